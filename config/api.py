@@ -1,0 +1,74 @@
+"""API conventions shared by every app: RFC 9457 problem details and pagination."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def problem(status_code, *, title, detail=None, type_="about:blank", instance=None, **extra):
+    """Return an RFC 9457 problem details body (a dict)."""
+    body = {"type": type_, "title": title, "status": status_code}
+    if detail is not None:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
+
+
+def _flatten(detail):
+    if isinstance(detail, dict):
+        return {k: _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(v) for v in detail]
+    return str(detail)
+
+
+def problem_exception_handler(exc, context):
+    """Render every API error, including validation errors, as problem details."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = exception_handler(exc, context)
+    request = context.get("request")
+    instance = request.get_full_path() if request is not None else None
+    if response is None:
+        return None  # an unexpected error: Django's handler500 answers (see problem_500)
+    code = response.status_code
+    title = getattr(exc, "default_detail", None) or status.HTTP_400_BAD_REQUEST
+    extra = {}
+    if isinstance(exc, exceptions.ValidationError):
+        title = "Invalid input."
+        detail = "The request has invalid fields; see 'errors'."
+        extra["errors"] = _flatten(exc.detail)
+    else:
+        detail = _flatten(getattr(exc, "detail", str(exc)))
+        if isinstance(detail, dict):
+            extra["errors"] = detail
+            detail = None
+    if getattr(exc, "default_code", None):
+        extra["code"] = getattr(exc, "get_codes", lambda: exc.default_code)()
+        if not isinstance(extra["code"], str):
+            extra["code"] = exc.default_code
+    body = problem(code, title=str(title), detail=detail, instance=instance, **extra)
+    headers = {k: v for k, v in response.items() if k.lower() in ("www-authenticate", "retry-after", "allow")}
+    return Response(body, status=code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_response(request, status_code, title, detail=None):
+    return JsonResponse(
+        problem(status_code, title=title, detail=detail, instance=request.get_full_path()),
+        status=status_code,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )

@@ -1,0 +1,19 @@
+"""Load the demo data for a first run; idempotent."""
+
+from django.core.management.base import BaseCommand
+
+from ...demo import STEPS
+
+
+class Command(BaseCommand):
+    help = "Create demo users for each role, business units and the demo data (safe to run twice)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--reset-passwords", action="store_true", help="Give demo users new passwords.")
+
+    def handle(self, *args, reset_passwords=False, **opts):
+        self.stdout.write("Demo users (passwords are shown once, when created):")
+        for step in STEPS:
+            kwargs = {"reset_passwords": reset_passwords} if step.__name__ == "users_and_units" else {}
+            step(self.stdout.write, **kwargs)
+        self.stdout.write(self.style.SUCCESS("Demo data ready. Admin: http://127.0.0.1:8000/admin/"))

@@ -1,0 +1,16 @@
+from django.db import migrations
+
+ROLES = ["Data Scientist", "Compliance Officer", "Model Risk Validator", "Auditor", "Pipeline"]
+
+
+def create_groups(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
+class Migration(migrations.Migration):
+    """Create the role groups; their permissions are synced after every migrate (roles.py)."""
+
+    dependencies = [("governance", "0001_initial"), ("auth", "0012_alter_user_first_name_max_length")]
+    operations = [migrations.RunPython(create_groups, migrations.RunPython.noop)]

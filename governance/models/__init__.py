@@ -1,0 +1,3 @@
+from .access import BusinessUnit, ServiceToken
+
+__all__ = ["BusinessUnit", "ServiceToken"]

@@ -1,0 +1,64 @@
+"""Roles are Django groups: what a person may do. Business units say where (object permissions).
+
+The groups are created by a data migration; their model permissions are (re)applied after
+every migrate, so a permission added with a new model reaches its roles without a new data
+migration.
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+DATA_SCIENTIST = "Data Scientist"
+COMPLIANCE_OFFICER = "Compliance Officer"
+MODEL_RISK_VALIDATOR = "Model Risk Validator"
+AUDITOR = "Auditor"
+PIPELINE = "Pipeline"
+
+ROLES = [DATA_SCIENTIST, COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR, AUDITOR, PIPELINE]
+
+# Roles that see every business unit (read-only): they audit the whole institution.
+GLOBAL_READ_ROLES = {AUDITOR}
+
+# "app_label.codename" of the model permissions each role holds. A permission says what a
+# role may do; object permissions on a BusinessUnit say in which units.
+ROLE_PERMISSIONS = {
+    DATA_SCIENTIST: [
+        "governance.view_businessunit",
+    ],
+    COMPLIANCE_OFFICER: [
+        "governance.view_businessunit",
+        "audit.view_ledgerentry",
+    ],
+    MODEL_RISK_VALIDATOR: [
+        "governance.view_businessunit",
+        "audit.view_ledgerentry",
+    ],
+    AUDITOR: [
+        "governance.view_businessunit",
+        "audit.view_ledgerentry",
+        "audit.export_ledgerentry",
+    ],
+    PIPELINE: [
+        "governance.view_businessunit",
+    ],
+}
+
+
+def _permissions(names):
+    perms = []
+    for name in names:
+        app_label, codename = name.split(".")
+        perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        if perm is not None:  # absent only mid-migration, before its model exists
+            perms.append(perm)
+    return perms
+
+
+def sync_role_permissions(sender=None, **kwargs):
+    """Create the role groups if needed and give each exactly its listed model permissions."""
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(_permissions(ROLE_PERMISSIONS.get(role, [])))
+
+
+def has_role(user, role) -> bool:
+    return user.is_authenticated and user.groups.filter(name=role).exists()

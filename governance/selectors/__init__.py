@@ -1,0 +1,1 @@
+"""Selectors: read functions, restricted to what the asking user may see."""

@@ -1,0 +1,138 @@
+"""Grants of business-unit access and the lifecycle of API tokens."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from audit.services import ledger_append
+
+from ..models import BusinessUnit, ServiceToken
+from ..roles import PIPELINE
+
+UNIT_ACCESS_PERM = "governance.access_businessunit"
+TOKEN_PREFIX = "custos"
+DEFAULT_TOKEN_DAYS = 90
+
+
+def _require_admin(actor):
+    if actor is not None and not (actor.is_superuser or actor.has_perm("governance.change_businessunit")):
+        raise PermissionDenied("Only administrators may change business-unit access.")
+
+
+@transaction.atomic
+def business_unit_create(*, name: str, slug: str, description: str = "", actor=None) -> BusinessUnit:
+    """Create a business unit."""
+    _require_admin(actor)
+    unit = BusinessUnit(name=name, slug=slug, description=description)
+    unit.full_clean()
+    unit.save()
+    ledger_append(
+        kind="access.unit_created", subject=unit.ledger_subject, payload={"name": name, "slug": slug}, actor=actor
+    )
+    return unit
+
+
+@transaction.atomic
+def business_unit_grant(*, unit: BusinessUnit, user, actor=None) -> None:
+    """Give USER access to UNIT and everything in it (their role decides what they may do there)."""
+    _require_admin(actor)
+    assign_perm(UNIT_ACCESS_PERM, user, unit)
+    ledger_append(
+        kind="access.unit_granted",
+        subject=unit.ledger_subject,
+        payload={"user_id": user.pk, "username": user.get_username()},
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def business_unit_revoke(*, unit: BusinessUnit, user, actor=None) -> None:
+    """Take away USER's access to UNIT."""
+    _require_admin(actor)
+    remove_perm(UNIT_ACCESS_PERM, user, unit)
+    ledger_append(
+        kind="access.unit_revoked",
+        subject=unit.ledger_subject,
+        payload={"user_id": user.pk, "username": user.get_username()},
+        actor=actor,
+    )
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_token(token: str) -> str | None:
+    """Return the prefix of a well-formed token, or None."""
+    parts = token.split("_", 2)  # the secret part may itself contain "_"
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1]
+
+
+@transaction.atomic
+def service_account_create(*, username: str, actor=None):
+    """Create a service account: no password, in the Pipeline group."""
+    _require_admin(actor)
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise ValidationError(f"User {username!r} already exists.")
+    user = User(username=username)
+    user.set_unusable_password()
+    user.save()
+    user.groups.add(Group.objects.get(name=PIPELINE))
+    ledger_append(
+        kind="access.service_account_created",
+        subject=f"auth.user:{user.pk}",
+        payload={"username": username},
+        actor=actor,
+    )
+    return user
+
+
+@transaction.atomic
+def token_create(*, user, name: str, days: int = DEFAULT_TOKEN_DAYS, actor=None) -> tuple[ServiceToken, str]:
+    """Issue a token for USER; return (record, plain token). The plain token is never stored."""
+    _require_admin(actor)
+    if days < 1 or days > 3650:
+        raise ValidationError("A token lives between 1 and 3650 days.")
+    if not user.is_active:
+        raise ValidationError("Tokens are only issued to active accounts.")
+    prefix = secrets.token_hex(6)
+    plain = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    token = ServiceToken.objects.create(
+        user=user,
+        name=name,
+        prefix=prefix,
+        digest=token_digest(plain),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    ledger_append(
+        kind="access.token_created",
+        subject=token.ledger_subject,
+        payload={"user_id": user.pk, "prefix": prefix, "name": name, "expires_at": token.expires_at.isoformat()},
+        actor=actor,
+    )
+    return token, plain
+
+
+@transaction.atomic
+def token_revoke(*, token: ServiceToken, actor=None) -> ServiceToken:
+    """Revoke TOKEN at once; a revoked token never authenticates again."""
+    _require_admin(actor)
+    token = ServiceToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is not None:
+        raise ValidationError(f"Token {token.prefix} is already revoked.")
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    ledger_append(
+        kind="access.token_revoked", subject=token.ledger_subject, payload={"prefix": token.prefix}, actor=actor
+    )
+    return token
