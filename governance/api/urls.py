@@ -1,7 +1,9 @@
+"""Governance API routes; each area keeps its views in its own module (access, registry, …)."""
+
 from django.urls import path
 
-from . import views
+from . import access
 
 urlpatterns = [
-    path("me", views.MeView.as_view(), name="me"),
+    path("me", access.MeView.as_view(), name="me"),
 ]

@@ -1,8 +1,8 @@
 from django.contrib import admin
 
-from .models import BusinessUnit, ServiceToken
-from .selectors.access import business_units_for
-from .services.access import business_unit_create, token_revoke
+from ..models import BusinessUnit, ServiceToken
+from ..selectors.access import business_units_for
+from ..services.access import business_unit_create, token_revoke
 
 
 @admin.register(BusinessUnit)
