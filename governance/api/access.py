@@ -9,13 +9,13 @@ from ..selectors.access import business_units_for
 class MeView(APIView):
     """Who the caller is, their roles and the business units they may work in."""
 
-    class OutputSerializer(serializers.Serializer):
+    class MeSerializer(serializers.Serializer):
         username = serializers.CharField()
         roles = serializers.ListField(child=serializers.CharField())
         business_units = serializers.ListField(child=serializers.CharField())
         token = serializers.CharField(allow_null=True, help_text="Prefix of the token used, if any.")
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=MeSerializer, operation_id="me")
     def get(self, request):
         user = request.user
         data = {
@@ -24,4 +24,4 @@ class MeView(APIView):
             "business_units": list(business_units_for(user).values_list("slug", flat=True)),
             "token": getattr(request.auth, "prefix", None),
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.MeSerializer(data).data)

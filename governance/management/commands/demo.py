@@ -16,4 +16,4 @@ class Command(BaseCommand):
         for step in STEPS:
             kwargs = {"reset_passwords": reset_passwords} if step.__name__ == "users_and_units" else {}
             step(self.stdout.write, **kwargs)
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Admin: http://127.0.0.1:8000/admin/"))
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
