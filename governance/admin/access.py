@@ -1,13 +1,36 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from guardian.shortcuts import get_users_with_perms
 
 from ..models import BusinessUnit, ServiceToken
 from ..selectors.access import business_units_for
-from ..services.access import business_unit_create, token_revoke
+from ..services.access import UNIT_ACCESS_PERM, business_unit_create, business_unit_grant, business_unit_revoke, token_revoke
+
+
+def users_with_unit_access(unit):
+    return get_users_with_perms(unit, only_with_perms_in=[UNIT_ACCESS_PERM.split(".")[1]], with_group_users=False)
+
+
+class GrantForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.none(), help_text="Person or service account.")
+
+    def __init__(self, *args, unit, **kwargs):
+        super().__init__(*args, **kwargs)
+        granted = users_with_unit_access(unit).values_list("pk", flat=True)
+        self.fields["user"].queryset = (
+            get_user_model().objects.filter(is_active=True).exclude(pk__in=granted).order_by("username")
+        )
 
 
 @admin.register(BusinessUnit)
 class BusinessUnitAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "people_with_access", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
@@ -15,7 +38,17 @@ class BusinessUnitAdmin(admin.ModelAdmin):
         return business_units_for(request.user)
 
     def get_readonly_fields(self, request, obj=None):
-        return ["name", "slug", "description", "created_at"] if obj else ["created_at"]
+        return ["name", "slug", "description", "created_at", "access"] if obj else ["created_at"]
+
+    @admin.display(description="People with access")
+    def people_with_access(self, obj):
+        return users_with_unit_access(obj).count()
+
+    @admin.display(description="Access")
+    def access(self, obj):
+        names = ", ".join(u.get_username() for u in users_with_unit_access(obj).order_by("username")) or "nobody"
+        url = reverse("admin:governance_businessunit_access", args=[obj.pk])
+        return format_html('{} — <a href="{}">manage access</a>', names, url)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -26,6 +59,39 @@ class BusinessUnitAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.access_view)
+        return [path("<int:pk>/access/", view, name="governance_businessunit_access"), *super().get_urls()]
+
+    def access_view(self, request, pk):
+        """Who may work in a unit; grants and revocations go through the ledgered services."""
+        unit = get_object_or_404(self.get_queryset(request), pk=pk)
+        may_change = self.has_change_permission(request, unit)
+        form = GrantForm(unit=unit)
+        if request.method == "POST":
+            if not may_change:
+                raise PermissionDenied
+            if "revoke" in request.POST:
+                user = get_object_or_404(users_with_unit_access(unit), pk=request.POST["revoke"])
+                business_unit_revoke(unit=unit, user=user, actor=request.user)
+                messages.success(request, f"{user} no longer has access to {unit}.")
+                return redirect(request.path)
+            form = GrantForm(request.POST, unit=unit)
+            if form.is_valid():
+                business_unit_grant(unit=unit, user=form.cleaned_data["user"], actor=request.user)
+                messages.success(request, f"{form.cleaned_data['user']} now has access to {unit}.")
+                return redirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": unit,
+            "title": f"Access to {unit}",
+            "users": users_with_unit_access(unit).prefetch_related("groups").order_by("username"),
+            "form": form,
+            "may_change": may_change,
+        }
+        return TemplateResponse(request, "admin/governance/businessunit/access.html", context)
 
 
 @admin.register(ServiceToken)
@@ -49,7 +115,7 @@ class ServiceTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["view"])
     def revoke(self, request, queryset):
         if not request.user.is_superuser:
-            self.message_user(request, "Only administrators may revoke tokens.", level="error")
+            self.message_user(request, "Only administrators may revoke tokens.", level=messages.ERROR)
             return
         revoked = 0
         for token in queryset.filter(revoked_at__isnull=True):

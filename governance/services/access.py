@@ -136,3 +136,24 @@ def token_revoke(*, token: ServiceToken, actor=None) -> ServiceToken:
         kind="access.token_revoked", subject=token.ledger_subject, payload={"prefix": token.prefix}, actor=actor
     )
     return token
+
+
+@transaction.atomic
+def user_roles_set(*, user, roles: list[str], actor=None) -> None:
+    """Give USER exactly ROLES (group names); the change is ledgered with before and after."""
+    _require_admin(actor)
+    groups = list(Group.objects.filter(name__in=roles))
+    unknown = set(roles) - {g.name for g in groups}
+    if unknown:
+        raise ValidationError(f"Unknown roles: {', '.join(sorted(unknown))}.")
+    before = sorted(user.groups.values_list("name", flat=True))
+    after = sorted(g.name for g in groups)
+    if before == after:
+        return
+    user.groups.set(groups)
+    ledger_append(
+        kind="access.roles_changed",
+        subject=f"auth.user:{user.pk}",
+        payload={"username": user.get_username(), "before": before, "after": after},
+        actor=actor,
+    )
