@@ -162,6 +162,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SnapshotFormatEnum": "governance.api.registry.SNAPSHOT_FORMATS",
+        "ArtifactFormatEnum": "governance.models.registry.ModelVersion.Format",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -352,14 +352,13 @@ class OpenLineageEvent(models.Model):
     class Meta:
         ordering = ["-received_at"]
         constraints = [
+            # A run has one START and one terminal event of each type; RUNNING and OTHER may repeat.
             models.UniqueConstraint(
                 fields=["business_unit", "openlineage_run_id", "event_type"],
-                condition=models.Q(event_kind="run"),
+                condition=models.Q(event_kind="run", event_type__in=["START", "COMPLETE", "ABORT", "FAIL"]),
                 name="openlineage_run_event_once",
             ),
-            models.UniqueConstraint(
-                fields=["business_unit", "sha256"], condition=~models.Q(event_kind="run"), name="openlineage_event_once"
-            ),
+            models.UniqueConstraint(fields=["business_unit", "sha256"], name="openlineage_event_once"),
         ]
 
     @property
