@@ -20,3 +20,5 @@ CUSTOS_MASTER_KEY_FILE = ""
 CUSTOS_INDEX_KEY = ""
 CUSTOS_INDEX_KEY_FILE = ""
 CUSTOS_REQUIRE_STORAGE_KEYS = False
+# Django's live test server parses MEDIA_URL (None in base: Custos serves no media files).
+MEDIA_URL = "/_no_media/"
