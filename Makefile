@@ -30,6 +30,7 @@ migrate: install
 
 demo: migrate
 	$(PY) manage.py ledger keys generate --if-missing
+	$(PY) manage.py registry keys generate --if-missing
 	$(PY) manage.py demo
 
 run: demo

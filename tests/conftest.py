@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from audit.keys import generate_key_file
+from governance import storage
 from governance import roles
 from governance.models import BusinessUnit
 from governance.services.access import business_unit_grant, token_create
@@ -22,10 +23,19 @@ def signing_key_dir(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def storage_key_files(tmp_path_factory):
+    """(master key file, subject-index key file) for the whole session."""
+    folder = tmp_path_factory.mktemp("storage-keys")
+    return storage.generate_key_file(folder / "master.key"), storage.generate_key_file(folder / "index.key")
+
+
 @pytest.fixture(autouse=True)
-def _custos_settings(settings, signing_key_dir, tmp_path):
-    """Give every test the session's signing key and its own storage and checkpoint folders."""
+def _custos_settings(settings, signing_key_dir, storage_key_files, tmp_path):
+    """Give every test the session's keys and its own storage and checkpoint folders."""
     settings.CUSTOS_SIGNING_KEY_FILE = str(signing_key_dir)
+    settings.CUSTOS_MASTER_KEY_FILE = str(storage_key_files[0])
+    settings.CUSTOS_INDEX_KEY_FILE = str(storage_key_files[1])
     settings.MEDIA_ROOT = str(tmp_path / "storage")
     settings.CUSTOS_CHECKPOINT_DIR = str(tmp_path / "checkpoints")
 
@@ -78,3 +88,110 @@ def token_client(pipeline_token):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {pipeline_token[1]}")
     return client
+
+
+# --- registry: the German credit data and a credit-scoring model ----------------------------
+
+
+@pytest.fixture(scope="session")
+def german_credit_csv(tmp_path_factory):
+    """Path of the German credit CSV with its synthetic subject column `applicant_id`."""
+    from governance.credit import german_credit_frame
+
+    path = tmp_path_factory.mktemp("data") / "german_credit.csv"
+    german_credit_frame().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def make_german_credit_version(db, german_credit_csv):
+    """Register the German credit data as a stored DatasetVersion: make(unit, version=…, actor=…)."""
+    from governance import credit
+    from governance.models import Dataset
+    from governance.services.registry import dataset_create, dataset_version_upload
+
+    def make(unit, *, version="v1", actor=None, name="german-credit", path=None):
+        dataset = Dataset.objects.filter(business_unit=unit, name=name).first()
+        dataset = dataset or dataset_create(business_unit=unit, name=name, actor=actor)
+        return dataset_version_upload(
+            dataset=dataset,
+            version=version,
+            file=path or german_credit_csv,
+            file_format="csv",
+            subject_column=credit.SUBJECT_COLUMN,
+            personal_columns=credit.PERSONAL_COLUMNS,
+            sensitive_columns=credit.SENSITIVE_COLUMNS,
+            actor=actor,
+        )
+
+    return make
+
+
+@pytest.fixture
+def german_credit_version(make_german_credit_version, unit):
+    """The German credit data registered in `unit`."""
+    return make_german_credit_version(unit)
+
+
+@pytest.fixture(scope="session")
+def credit_model_artifact():
+    """(skops bytes, parameters, metrics) of the credit pipeline trained on the German credit data."""
+    import skops.io as sio
+
+    from governance.credit import german_credit_frame, train_credit_model
+
+    pipeline, params, metrics = train_credit_model(german_credit_frame(), seed=0)
+    return sio.dumps(pipeline), params, metrics
+
+
+@pytest.fixture
+def make_credit_model_version(db, credit_model_artifact, make_german_credit_version):
+    """Register the credit model as a ModelVersion with its TrainingRun on the German credit data.
+
+    make(unit, *, version="1.0", dataset_version=None, actor=None) -> ModelVersion
+    """
+    from governance.credit import library_versions
+    from governance.models import MLModel
+    from governance.services.registry import (
+        code_version_register,
+        model_create,
+        model_version_register,
+        training_run_register,
+    )
+
+    def make(unit, *, version="1.0", dataset_version=None, actor=None, name="credit-scoring"):
+        data, params, metrics = credit_model_artifact
+        dataset_version = dataset_version or make_german_credit_version(unit, version=f"for-{name}-{version}")
+        model = MLModel.objects.filter(business_unit=unit, name=name).first() or model_create(
+            business_unit=unit,
+            name=name,
+            intended_purpose="Score consumer credit applications.",
+            risk_tier="high",
+            annex_iii_category="creditworthiness",
+            actor=actor,
+        )
+        code, _ = code_version_register(
+            business_unit=unit, repository_url="https://git.example.com/credit/scoring", commit_sha="a" * 40, actor=actor
+        )
+        mv = model_version_register(model=model, version=version, artifact=data, artifact_format="skops", actor=actor)
+        training_run_register(
+            business_unit=unit,
+            inputs=[(dataset_version, "train")],
+            model_version=mv,
+            code_version=code,
+            name="train-credit-scoring",
+            parameters=params,
+            metrics=metrics,
+            library_versions=library_versions(),
+            seeds={"random_state": 0},
+            actor=actor,
+        )
+        return mv
+
+    return make
+
+
+@pytest.fixture
+def credit_model_version(make_credit_model_version, unit):
+    """The credit-scoring model (high risk, creditworthiness) registered in `unit`, with its run."""
+    return make_credit_model_version(unit)

@@ -21,12 +21,14 @@ def run_manage(args, settings_module, extra_env=None):
 
 
 @pytest.fixture
-def production_env(tmp_path, signing_key_dir):
+def production_env(tmp_path, signing_key_dir, storage_key_files):
     return {
         "DJANGO_SECRET_KEY": "x" * 20 + "a-production-secret-with-plenty-of-entropy-0123456789",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/custos",
         "DJANGO_ALLOWED_HOSTS": "custos.example.org",
         "CUSTOS_SIGNING_KEY_FILE": str(signing_key_dir),
+        "CUSTOS_MASTER_KEY_FILE": str(storage_key_files[0]),
+        "CUSTOS_INDEX_KEY_FILE": str(storage_key_files[1]),
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
     }
 

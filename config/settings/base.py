@@ -162,6 +162,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SnapshotFormatEnum": "governance.api.registry.SNAPSHOT_FORMATS",
+        "ArtifactFormatEnum": "governance.models.registry.ModelVersion.Format",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -195,3 +199,19 @@ LOGGING = {
 # `manage.py check` fails when the signing key is missing (off only in the test settings,
 # whose fixtures create a key per test session).
 CUSTOS_REQUIRE_SIGNING_KEY = env.bool("CUSTOS_REQUIRE_SIGNING_KEY", default=True)
+
+# --- Registry (logged snapshots, subject index, model artifacts) ----------------------------
+# Master key that wraps each snapshot's data key: 32 bytes, base64, from the environment or a
+# file (CUSTOS_MASTER_KEY_FILE). The subject-index HMAC key likewise (CUSTOS_INDEX_KEY[_FILE]).
+CUSTOS_MASTER_KEY = env.str("CUSTOS_MASTER_KEY", default="")
+CUSTOS_MASTER_KEY_FILE = env.str("CUSTOS_MASTER_KEY_FILE", default="")
+CUSTOS_INDEX_KEY = env.str("CUSTOS_INDEX_KEY", default="")
+CUSTOS_INDEX_KEY_FILE = env.str("CUSTOS_INDEX_KEY_FILE", default="")
+# `manage.py check` fails when these keys are missing (off in local and test settings).
+CUSTOS_REQUIRE_STORAGE_KEYS = env.bool("CUSTOS_REQUIRE_STORAGE_KEYS", default=True)
+# Largest snapshot or artifact accepted by upload, in bytes (default 2 GiB).
+CUSTOS_MAX_UPLOAD_BYTES = env.int("CUSTOS_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Pickle and joblib artifacts run code when loaded: refused unless a trusted deployment opts in.
+CUSTOS_ALLOW_PICKLE_ARTIFACTS = env.bool("CUSTOS_ALLOW_PICKLE_ARTIFACTS", default=False)
+# skops types trusted beyond skops' own defaults, as exact names or prefixes ending in ".".
+CUSTOS_SKOPS_TRUSTED_TYPES = env.list("CUSTOS_SKOPS_TRUSTED_TYPES", default=["sklearn."])

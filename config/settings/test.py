@@ -14,3 +14,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": "1000/min", "user": "100000/min"},
 }
 CUSTOS_REQUIRE_SIGNING_KEY = False
+# Snapshot master key and subject-index key are made per test session by tests/conftest.py.
+CUSTOS_MASTER_KEY = ""
+CUSTOS_MASTER_KEY_FILE = ""
+CUSTOS_INDEX_KEY = ""
+CUSTOS_INDEX_KEY_FILE = ""
+CUSTOS_REQUIRE_STORAGE_KEYS = False
+# Django's live test server parses MEDIA_URL (None in base: Custos serves no media files).
+MEDIA_URL = "/_no_media/"

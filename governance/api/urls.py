@@ -2,8 +2,31 @@
 
 from django.urls import path
 
-from . import access
+from . import access, openlineage, registry
 
 urlpatterns = [
     path("me", access.MeView.as_view(), name="me"),
+    # registry
+    path("datasets", registry.DatasetListCreateView.as_view(), name="datasets"),
+    path("datasets/<int:pk>/versions", registry.DatasetVersionUploadView.as_view(), name="dataset-version-upload"),
+    path(
+        "datasets/<int:pk>/references", registry.DatasetVersionReferenceView.as_view(), name="dataset-version-reference"
+    ),
+    path("dataset-versions", registry.DatasetVersionListView.as_view(), name="dataset-versions"),
+    path("dataset-versions/<int:pk>", registry.DatasetVersionDetailView.as_view(), name="dataset-version"),
+    path(
+        "dataset-versions/<int:pk>/lineage", registry.DatasetVersionLineageView.as_view(), name="dataset-version-lineage"
+    ),
+    path("code-versions", registry.CodeVersionListCreateView.as_view(), name="code-versions"),
+    path("models", registry.ModelListCreateView.as_view(), name="models"),
+    path("models/<int:pk>", registry.ModelDetailView.as_view(), name="model"),
+    path("models/<int:pk>/versions", registry.ModelVersionUploadView.as_view(), name="model-version-upload"),
+    path("model-versions", registry.ModelVersionListView.as_view(), name="model-versions"),
+    path("model-versions/<int:pk>", registry.ModelVersionDetailView.as_view(), name="model-version"),
+    path("model-versions/<int:pk>/lineage", registry.ModelVersionLineageView.as_view(), name="model-version-lineage"),
+    path("training-runs", registry.TrainingRunListCreateView.as_view(), name="training-runs"),
+    path("training-runs/<int:pk>", registry.TrainingRunDetailView.as_view(), name="training-run"),
+    path("subjects/lookup", registry.SubjectLookupView.as_view(), name="subject-lookup"),
+    # OpenLineage ingestion (the path Marquez serves)
+    path("lineage", openlineage.OpenLineageView.as_view(), name="openlineage"),
 ]

@@ -1,3 +1,36 @@
 from .access import BusinessUnit, ServiceToken
+from .registry import (
+    AnnexIIICategory,
+    CodeVersion,
+    Dataset,
+    DatasetVersion,
+    ImmutableError,
+    MLModel,
+    ModelVersion,
+    OpenLineageEvent,
+    RiskTier,
+    SnapshotKey,
+    SubjectIndexEntry,
+    TrainingRun,
+    TrainingRunInput,
+    TrainingRunOutput,
+)
 
-__all__ = ["BusinessUnit", "ServiceToken"]
+__all__ = [
+    "BusinessUnit",
+    "ServiceToken",
+    "AnnexIIICategory",
+    "CodeVersion",
+    "Dataset",
+    "DatasetVersion",
+    "ImmutableError",
+    "MLModel",
+    "ModelVersion",
+    "OpenLineageEvent",
+    "RiskTier",
+    "SnapshotKey",
+    "SubjectIndexEntry",
+    "TrainingRun",
+    "TrainingRunInput",
+    "TrainingRunOutput",
+]

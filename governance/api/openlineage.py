@@ -1,0 +1,61 @@
+"""``POST /api/v1/lineage``: OpenLineage events, at the path Marquez serves, so pipelines
+instrumented for OpenLineage (Airflow, Spark, dbt, the Python client) report to Custos."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..openlineage import OpenLineageInvalid
+from ..selectors.access import business_units_for
+from ..services.openlineage import EventConflict, openlineage_event_ingest
+from .registry import Conflict
+
+
+def event_unit(user, namespace):
+    """The business unit of an event: the one named by its namespace, else the caller's only unit."""
+    units = business_units_for(user, write=True)
+    unit = units.filter(slug=namespace).first() if namespace else None
+    if unit is not None:
+        return unit
+    if units.count() == 1:
+        return units.get()
+    raise exceptions.ValidationError(
+        {"job.namespace": ["Cannot tell which business unit this event belongs to: use the unit's slug as namespace."]}
+    )
+
+
+class OpenLineageView(APIView):
+    """Accept one OpenLineage RunEvent, DatasetEvent or JobEvent (spec 2-0-x)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=inline_serializer("OpenLineageEvent", {"eventTime": serializers.DateTimeField()}),
+        responses={
+            201: inline_serializer("OpenLineageAccepted", {"id": serializers.IntegerField(), "created": serializers.BooleanField()}),
+            200: OpenApiResponse(description="Already received (idempotent re-send)."),
+            409: OpenApiResponse(description="Same runId and event type with another body."),
+        },
+    )
+    def post(self, request):
+        body = request.data
+        namespace = ""
+        if isinstance(body, dict):
+            scope = body.get("job") or body.get("dataset") or {}
+            namespace = scope.get("namespace", "") if isinstance(scope, dict) else ""
+        unit = event_unit(request.user, namespace if isinstance(namespace, str) else "")
+        try:
+            record, created = openlineage_event_ingest(unit=unit, body=body, actor=request.user)
+        except OpenLineageInvalid as exc:
+            raise exceptions.ValidationError({exc.path: [str(exc).split(": ", 1)[1]]}) from None
+        except EventConflict as exc:
+            raise Conflict(" ".join(exc.messages)) from None
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(exc.messages) from None
+        return Response(
+            {"id": record.pk, "created": created},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

@@ -1,0 +1,33 @@
+"""Operate the registry: ``registry keys generate`` creates the snapshot master key and the
+subject-index key at the files their settings name."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from ...storage import generate_key_file, key_id, load_secret_key
+
+
+class Command(BaseCommand):
+    help = "Operate the registry's keys."
+    requires_system_checks = []  # `keys generate` must run before the keys exist
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        keys = sub.add_parser("keys", help="Manage the snapshot master key and the subject-index key.")
+        keys_sub = keys.add_subparsers(dest="keys_action", required=True)
+        gen = keys_sub.add_parser("generate", help="Create CUSTOS_MASTER_KEY_FILE and CUSTOS_INDEX_KEY_FILE.")
+        gen.add_argument("--if-missing", action="store_true", help="Keep key files that exist.")
+
+    def handle(self, *args, action, keys_action, if_missing=False, **opts):
+        for name in ("CUSTOS_MASTER_KEY", "CUSTOS_INDEX_KEY"):
+            path = getattr(settings, f"{name}_FILE")
+            if not path:
+                raise CommandError(f"Set {name}_FILE to the path where the key should live.")
+            if Path(path).exists():
+                if not if_missing:
+                    raise CommandError(f"{path} exists; refusing to overwrite a key (data would become unreadable).")
+            else:
+                generate_key_file(path)
+            self.stdout.write(f"{name}: {path} (key id {key_id(load_secret_key(name))})")

@@ -1,0 +1,84 @@
+"""Read the registry, restricted to the business units the user may see.
+
+``user=None`` means the system itself (a service such as erasure), which sees every unit.
+"""
+
+from ..models import (
+    CodeVersion,
+    Dataset,
+    DatasetVersion,
+    MLModel,
+    ModelVersion,
+    OpenLineageEvent,
+    SubjectIndexEntry,
+    TrainingRun,
+)
+from ..subjects import subject_key
+from .access import restrict_to_units
+
+
+def _restrict(qs, user, field):
+    return qs if user is None else restrict_to_units(qs, user, field=field)
+
+
+def datasets_for(user):
+    return _restrict(Dataset.objects.select_related("business_unit"), user, "business_unit")
+
+
+def dataset_versions_for(user):
+    qs = DatasetVersion.objects.select_related("dataset", "dataset__business_unit")
+    return _restrict(qs, user, "dataset__business_unit")
+
+
+def code_versions_for(user):
+    return _restrict(CodeVersion.objects.select_related("business_unit"), user, "business_unit")
+
+
+def models_for(user):
+    return _restrict(MLModel.objects.select_related("business_unit", "owner"), user, "business_unit")
+
+
+def model_versions_for(user):
+    qs = ModelVersion.objects.select_related("model", "model__business_unit")
+    return _restrict(qs, user, "model__business_unit")
+
+
+def training_runs_for(user):
+    qs = TrainingRun.objects.select_related("business_unit", "code_version", "model_version").prefetch_related(
+        "inputs__dataset_version__dataset"
+    )
+    return _restrict(qs, user, "business_unit")
+
+
+def openlineage_events_for(user):
+    return _restrict(OpenLineageEvent.objects.select_related("business_unit"), user, "business_unit")
+
+
+def subject_holdings(*, subject_id: str, user=None) -> dict:
+    """Where one data subject is: the dataset versions that hold them (with row counts), the
+    training runs that read those versions, and the model versions those runs produced.
+
+    One index lookup by keyed hash; no snapshot is opened. Restricted to USER's units.
+    """
+    key = subject_key(subject_id)
+    entries = (
+        SubjectIndexEntry.objects.filter(subject_key=key, dataset_version__in=dataset_versions_for(user))
+        .select_related("dataset_version", "dataset_version__dataset")
+        .order_by("dataset_version_id")
+    )
+    versions = [(e.dataset_version, e.row_count) for e in entries]
+    runs = list(
+        training_runs_for(user)
+        .filter(inputs__dataset_version__in=[dv for dv, _ in versions])
+        .distinct()
+        .order_by("pk")
+    )
+    model_versions = list(
+        model_versions_for(user).filter(training_run__in=runs).order_by("pk")
+    )
+    return {
+        "subject_key": key,
+        "dataset_versions": versions,
+        "training_runs": runs,
+        "model_versions": model_versions,
+    }

@@ -1,0 +1,571 @@
+"""Register datasets, logged snapshots, code, models, model versions and training runs.
+
+Each service checks that the actor holds the role permission and write access to the
+business unit, changes state and appends its ledger entry in one transaction. Files (the
+encrypted snapshot, the artifact) are written before the rows; if anything fails the file is
+removed again, so a refused upload leaves no file, row or ledger entry behind.
+"""
+
+import hashlib
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.canonical import canonical_json
+from audit.services import ledger_append
+
+from .. import artifacts, storage
+from ..models import (
+    CodeVersion,
+    Dataset,
+    DatasetVersion,
+    MLModel,
+    ModelVersion,
+    RiskTier,
+    SnapshotKey,
+    SubjectIndexEntry,
+    TrainingRun,
+    TrainingRunInput,
+)
+from ..selectors.access import can_access_unit
+from ..snapshots import SnapshotInvalid, inspect_snapshot
+from ..subjects import index_key
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+INDEX_BATCH = 5000
+
+
+class DuplicateVersion(ValidationError):
+    """The version is already registered; versions are immutable, register a new one."""
+
+
+def require_unit_permission(actor, perm: str, unit) -> None:
+    """Refuse unless ACTOR holds PERM and may act in UNIT (None is the system itself)."""
+    if actor is None:
+        return
+    if not actor.has_perm(perm) or not can_access_unit(actor, unit, write=True):
+        raise PermissionDenied(f"You may not do this in business unit {unit.slug!r}.")
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def _unique_columns(columns, what):
+    columns = [c for c in (columns or []) if c]
+    if len(set(columns)) != len(columns):
+        raise ValidationError(f"{what} lists a column twice.")
+    return columns
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def dataset_create(*, business_unit, name: str, description: str = "", actor=None) -> Dataset:
+    """Create a dataset (a name) in BUSINESS_UNIT; its content is registered as versions."""
+    require_unit_permission(actor, "governance.add_dataset", business_unit)
+    if Dataset.objects.filter(business_unit=business_unit, name=name).exists():
+        raise DuplicateVersion(f"Dataset {name!r} already exists in {business_unit.slug!r}.")
+    dataset = Dataset(business_unit=business_unit, name=name, description=description, created_by=_user(actor))
+    dataset.full_clean()
+    dataset.save()
+    ledger_append(
+        kind="registry.dataset_created",
+        subject=dataset.ledger_subject,
+        payload={"business_unit_id": business_unit.pk, "name": name},
+        actor=actor,
+    )
+    return dataset
+
+
+def _user(actor):
+    return actor if actor is not None and not isinstance(actor, str) and actor.is_authenticated else None
+
+
+def _check_new_version(dataset, version):
+    if not version or len(version) > 100:
+        raise ValidationError("A version is 1 to 100 characters.")
+    if DatasetVersion.objects.filter(dataset=dataset, version=version).exists():
+        raise DuplicateVersion(
+            f"Version {version!r} of dataset {dataset.name!r} is already registered; versions are immutable."
+        )
+
+
+def dataset_version_upload(
+    *,
+    dataset: Dataset,
+    version: str,
+    file,
+    file_format: str,
+    subject_column: str = "",
+    personal_columns=(),
+    sensitive_columns=(),
+    actor=None,
+    max_bytes: int | None = None,
+) -> DatasetVersion:
+    """Store a snapshot (CSV or Parquet) encrypted with a new data key and index its subjects.
+
+    FILE is a path or a binary file object that can seek. The file is read twice, in bounded
+    memory: once to check it and count rows and subjects, once to hash and encrypt it.
+    """
+    require_unit_permission(actor, "governance.add_datasetversion", dataset.business_unit)
+    _check_new_version(dataset, version)
+    personal_columns = _unique_columns(personal_columns, "personal_columns")
+    sensitive_columns = _unique_columns(sensitive_columns, "sensitive_columns")
+    max_bytes = settings.CUSTOS_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+
+    def source():
+        if isinstance(file, str | Path):
+            return str(file)
+        file.seek(0)
+        return file
+
+    size = Path(file).stat().st_size if isinstance(file, str | Path) else None
+    if size is not None and size > max_bytes:
+        raise ValidationError(f"The upload is larger than the limit of {max_bytes} bytes.")
+    try:
+        facts = inspect_snapshot(
+            source,
+            file_format=file_format,
+            subject_column=subject_column,
+            declared=[*personal_columns, *sensitive_columns],
+            index_key=index_key(),
+        )
+    except SnapshotInvalid as exc:
+        raise ValidationError(str(exc)) from None
+
+    rel = None
+    try:
+        src = open(file, "rb") if isinstance(file, str | Path) else source()
+        try:
+            rel, data_key, result = storage.snapshot_write(src, max_bytes=max_bytes)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        finally:
+            if isinstance(file, str | Path):
+                src.close()
+        wrapped, master_key_id = storage.wrap_data_key(data_key)
+        with transaction.atomic():
+            _check_new_version(dataset, version)  # again, under the transaction
+            dv = DatasetVersion(
+                dataset=dataset,
+                version=version,
+                storage=DatasetVersion.Storage.STORED,
+                file_format=file_format,
+                sha256=result.sha256,
+                size_bytes=result.size,
+                row_count=facts.row_count,
+                schema=facts.schema,
+                subject_column=subject_column,
+                personal_columns=personal_columns,
+                sensitive_columns=sensitive_columns,
+                stored_path=rel,
+                created_by=_user(actor),
+            )
+            dv.save()
+            SnapshotKey.objects.create(dataset_version=dv, master_key_id=master_key_id, wrapped_key=wrapped)
+            _index_write(dv, facts.subject_counts)
+            ledger_append(
+                kind="registry.dataset_version_stored",
+                subject=dv.ledger_subject,
+                payload={
+                    "dataset_id": dataset.pk,
+                    "business_unit_id": dataset.business_unit_id,
+                    "version": version,
+                    "format": file_format,
+                    "sha256": result.sha256,
+                    "size_bytes": result.size,
+                    "row_count": facts.row_count,
+                    "schema_sha256": _digest(facts.schema),
+                    "subject_column": subject_column,
+                    "personal_columns": personal_columns,
+                    "sensitive_columns": sensitive_columns,
+                    "indexed_subjects": len(facts.subject_counts),
+                    "rows_without_subject": facts.rows_without_subject,
+                    "master_key_id": master_key_id,
+                },
+                actor=actor,
+            )
+    except IntegrityError:
+        if rel:
+            storage.snapshot_remove(rel)
+        raise DuplicateVersion(f"Version {version!r} of dataset {dataset.name!r} is already registered.") from None
+    except BaseException:
+        if rel:
+            storage.snapshot_remove(rel)
+        raise
+    return dv
+
+
+def _index_write(dv, subject_counts) -> None:
+    """Bulk insert the subject index of DV (subject key -> rows)."""
+    batch = []
+    for key, rows in subject_counts.items():
+        batch.append(SubjectIndexEntry(subject_key=key, dataset_version=dv, row_count=rows))
+        if len(batch) >= INDEX_BATCH:
+            SubjectIndexEntry.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        SubjectIndexEntry.objects.bulk_create(batch)
+
+
+@transaction.atomic
+def dataset_version_reference(
+    *,
+    dataset: Dataset,
+    version: str,
+    uri: str,
+    sha256: str,
+    file_format: str = "",
+    row_count: int | None = None,
+    size_bytes: int | None = None,
+    subject_column: str = "",
+    personal_columns=(),
+    sensitive_columns=(),
+    schema=None,
+    actor=None,
+) -> DatasetVersion:
+    """Register a snapshot kept elsewhere, by URI and its declared SHA-256 (not fetched)."""
+    require_unit_permission(actor, "governance.add_datasetversion", dataset.business_unit)
+    _check_new_version(dataset, version)
+    sha256 = (sha256 or "").lower()
+    if not SHA256_RE.match(sha256):
+        raise ValidationError("sha256 must be 64 hex digits.")
+    if not uri or len(uri) > 1000 or "://" not in uri:
+        raise ValidationError("uri must be an absolute URI such as s3://bucket/key.")
+    personal_columns = _unique_columns(personal_columns, "personal_columns")
+    sensitive_columns = _unique_columns(sensitive_columns, "sensitive_columns")
+    schema = list(schema or [])
+    if schema:
+        names = [c.get("name") if isinstance(c, dict) else None for c in schema]
+        if not all(isinstance(n, str) and n for n in names):
+            raise ValidationError("schema is a list of {name, type} objects.")
+        missing = sorted({c for c in [subject_column, *personal_columns, *sensitive_columns] if c} - set(names))
+        if missing:
+            raise ValidationError(f"Declared column(s) not in the schema: {', '.join(missing)}.")
+    dv = DatasetVersion(
+        dataset=dataset,
+        version=version,
+        storage=DatasetVersion.Storage.EXTERNAL,
+        file_format=file_format,
+        uri=uri,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        row_count=row_count,
+        schema=schema,
+        subject_column=subject_column,
+        personal_columns=personal_columns,
+        sensitive_columns=sensitive_columns,
+        created_by=_user(actor),
+    )
+    dv.full_clean(exclude=["dataset"])
+    dv.save()
+    ledger_append(
+        kind="registry.dataset_version_referenced",
+        subject=dv.ledger_subject,
+        payload={
+            "dataset_id": dataset.pk,
+            "business_unit_id": dataset.business_unit_id,
+            "version": version,
+            "uri_sha256": hashlib.sha256(uri.encode()).hexdigest(),
+            "sha256": sha256,
+            "row_count": row_count,
+            "schema_sha256": _digest(schema),
+            "subject_column": subject_column,
+        },
+        actor=actor,
+    )
+    return dv
+
+
+@transaction.atomic
+def snapshot_key_destroy(*, dataset_version: DatasetVersion, reason: str, actor=None) -> SnapshotKey:
+    """Destroy the data key of a stored snapshot: every copy of its ciphertext becomes unreadable.
+
+    The erasure work calls this after rewriting a snapshot without an erased person's rows.
+    """
+    require_unit_permission(actor, "governance.destroy_snapshotkey", dataset_version.dataset.business_unit)
+    if not reason:
+        raise ValidationError("Say why the key is destroyed.")
+    key = SnapshotKey.objects.select_for_update().filter(dataset_version=dataset_version).first()
+    if key is None:
+        raise ValidationError(f"Dataset version {dataset_version.pk} has no data key (it is not stored by Custos).")
+    if key.wrapped_key is None:
+        raise ValidationError(f"The data key of dataset version {dataset_version.pk} is already destroyed.")
+    key.wrapped_key = None
+    key.destroyed_at = timezone.now()
+    key.save(update_fields=["wrapped_key", "destroyed_at"])
+    ledger_append(
+        kind="registry.snapshot_key_destroyed",
+        subject=dataset_version.ledger_subject,
+        payload={"snapshot_key_id": key.pk, "sha256": dataset_version.sha256, "reason": reason},
+        actor=actor,
+    )
+    return key
+
+
+# --- code --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def code_version_register(
+    *, business_unit, repository_url: str, commit_sha: str, image_digest: str = "", actor=None
+) -> tuple[CodeVersion, bool]:
+    """Register the code a run executed; registering the same code again returns the first record."""
+    require_unit_permission(actor, "governance.add_codeversion", business_unit)
+    commit_sha = commit_sha.lower()
+    if not COMMIT_RE.match(commit_sha):
+        raise ValidationError("commit_sha must be 7 to 64 hex digits.")
+    if image_digest and not DIGEST_RE.match(image_digest):
+        raise ValidationError("image_digest must look like sha256:<64 hex digits>.")
+    if not repository_url:
+        raise ValidationError("repository_url is required.")
+    existing = CodeVersion.objects.filter(
+        business_unit=business_unit, repository_url=repository_url, commit_sha=commit_sha, image_digest=image_digest
+    ).first()
+    if existing:
+        return existing, False
+    code = CodeVersion(
+        business_unit=business_unit,
+        repository_url=repository_url,
+        commit_sha=commit_sha,
+        image_digest=image_digest,
+        created_by=_user(actor),
+    )
+    code.full_clean()
+    code.save()
+    ledger_append(
+        kind="registry.code_version_registered",
+        subject=code.ledger_subject,
+        payload={
+            "business_unit_id": business_unit.pk,
+            "repository_url": repository_url,
+            "commit_sha": commit_sha,
+            "image_digest": image_digest,
+        },
+        actor=actor,
+    )
+    return code, True
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_create(
+    *,
+    business_unit,
+    name: str,
+    intended_purpose: str,
+    risk_tier: str,
+    annex_iii_category: str = "",
+    owner=None,
+    actor=None,
+) -> MLModel:
+    """Create a model with its intended purpose and EU AI Act classification."""
+    require_unit_permission(actor, "governance.add_mlmodel", business_unit)
+    if risk_tier == RiskTier.HIGH and not annex_iii_category:
+        raise ValidationError("A high-risk model names its Annex III category (e.g. creditworthiness).")
+    if risk_tier != RiskTier.HIGH and annex_iii_category:
+        raise ValidationError("Only high-risk models have an Annex III category.")
+    if MLModel.objects.filter(business_unit=business_unit, name=name).exists():
+        raise DuplicateVersion(f"Model {name!r} already exists in {business_unit.slug!r}.")
+    model = MLModel(
+        business_unit=business_unit,
+        name=name,
+        intended_purpose=intended_purpose,
+        risk_tier=risk_tier,
+        annex_iii_category=annex_iii_category,
+        owner=owner if owner is not None else _user(actor),
+    )
+    model.full_clean()
+    model.save()
+    ledger_append(
+        kind="registry.model_created",
+        subject=model.ledger_subject,
+        payload={
+            "business_unit_id": business_unit.pk,
+            "name": name,
+            "risk_tier": risk_tier,
+            "annex_iii_category": annex_iii_category,
+            "intended_purpose_sha256": hashlib.sha256(intended_purpose.encode()).hexdigest(),
+            "owner_id": model.owner_id,
+        },
+        actor=actor,
+    )
+    return model
+
+
+def model_version_register(
+    *,
+    model: MLModel,
+    version: str,
+    artifact: bytes,
+    artifact_format: str,
+    description: str = "",
+    actor=None,
+    max_bytes: int | None = None,
+) -> ModelVersion:
+    """Register a model artifact after loading it safely; record its SHA-256 and features."""
+    require_unit_permission(actor, "governance.add_modelversion", model.business_unit)
+    max_bytes = settings.CUSTOS_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    if not version or len(version) > 100:
+        raise ValidationError("A version is 1 to 100 characters.")
+    if len(artifact) > max_bytes:
+        raise ValidationError(f"The artifact is larger than the limit of {max_bytes} bytes.")
+    if not artifact:
+        raise ValidationError("The artifact is empty.")
+    if ModelVersion.objects.filter(model=model, version=version).exists():
+        raise DuplicateVersion(f"Version {version!r} of model {model.name!r} is already registered.")
+    try:
+        loaded = artifacts.load_artifact_bytes(artifact, artifact_format)
+    except artifacts.ArtifactRefused as exc:
+        raise ValidationError(str(exc)) from None
+    sha256 = hashlib.sha256(artifact).hexdigest()
+    rel = artifacts.artifact_write(artifact)
+    try:
+        with transaction.atomic():
+            mv = ModelVersion(
+                model=model,
+                version=version,
+                artifact_sha256=sha256,
+                artifact_format=artifact_format,
+                artifact_size=len(artifact),
+                artifact_path=rel,
+                framework=loaded.framework,
+                framework_version=loaded.framework_version,
+                feature_names=loaded.feature_names,
+                description=description,
+                created_by=_user(actor),
+            )
+            mv.save()
+            ledger_append(
+                kind="registry.model_version_registered",
+                subject=mv.ledger_subject,
+                payload={
+                    "model_id": model.pk,
+                    "business_unit_id": model.business_unit_id,
+                    "version": version,
+                    "artifact_sha256": sha256,
+                    "artifact_format": artifact_format,
+                    "artifact_size": len(artifact),
+                    "framework": loaded.framework,
+                    "framework_version": loaded.framework_version,
+                    "feature_names": loaded.feature_names,
+                },
+                actor=actor,
+            )
+    except IntegrityError:
+        artifacts.artifact_remove(rel)
+        raise DuplicateVersion(f"Version {version!r} of model {model.name!r} is already registered.") from None
+    except BaseException:
+        artifacts.artifact_remove(rel)
+        raise
+    return mv
+
+
+# --- training runs -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def training_run_register(
+    *,
+    business_unit,
+    inputs,
+    model_version: ModelVersion | None = None,
+    code_version: CodeVersion | None = None,
+    name: str = "",
+    external_run_id: str = "",
+    parameters: dict | None = None,
+    metrics: dict | None = None,
+    library_versions: dict | None = None,
+    seeds: dict | None = None,
+    started_at=None,
+    ended_at=None,
+    actor=None,
+) -> TrainingRun:
+    """Register a completed run: INPUTS is a list of (dataset version, role) pairs."""
+    require_unit_permission(actor, "governance.add_trainingrun", business_unit)
+    inputs = list(inputs)
+    if not inputs:
+        raise ValidationError("A training run names at least one input dataset version.")
+    roles = set(TrainingRunInput.Role.values)
+    for dv, role in inputs:
+        if role not in roles:
+            raise ValidationError(f"Unknown input role {role!r}; expected one of {', '.join(sorted(roles))}.")
+        if dv.dataset.business_unit_id != business_unit.pk:
+            raise ValidationError(f"Dataset version {dv.pk} belongs to another business unit.")
+    if len({(dv.pk, role) for dv, role in inputs}) != len(inputs):
+        raise ValidationError("An input is listed twice.")
+    if code_version is not None and code_version.business_unit_id != business_unit.pk:
+        raise ValidationError("The code version belongs to another business unit.")
+    if model_version is not None:
+        if model_version.model.business_unit_id != business_unit.pk:
+            raise ValidationError("The model version belongs to another business unit.")
+        if TrainingRun.objects.filter(model_version=model_version).exists():
+            raise DuplicateVersion(f"Model version {model_version.pk} already has its training run.")
+    if external_run_id and TrainingRun.objects.filter(
+        business_unit=business_unit, external_run_id=external_run_id
+    ).exists():
+        raise DuplicateVersion(f"Run {external_run_id!r} is already registered.")
+    for label, value in (
+        ("parameters", parameters),
+        ("metrics", metrics),
+        ("library_versions", library_versions),
+        ("seeds", seeds),
+    ):
+        if value is not None and not isinstance(value, dict):
+            raise ValidationError(f"{label} must be an object.")
+        try:
+            canonical_json(value or {})
+        except Exception:  # rfc8785 refuses NaN, infinities and non-JSON types
+            raise ValidationError(f"{label} must be plain JSON (no NaN or infinite numbers).") from None
+    if started_at and ended_at and ended_at < started_at:
+        raise ValidationError("ended_at is before started_at.")
+    run = TrainingRun.objects.create(
+        business_unit=business_unit,
+        name=name,
+        external_run_id=external_run_id,
+        source=TrainingRun.Source.API,
+        code_version=code_version,
+        model_version=model_version,
+        parameters=parameters or {},
+        metrics=metrics or {},
+        library_versions=library_versions or {},
+        seeds=seeds or {},
+        started_at=started_at,
+        ended_at=ended_at,
+        state="COMPLETE",
+        created_by=_user(actor),
+    )
+    TrainingRunInput.objects.bulk_create(
+        [TrainingRunInput(run=run, dataset_version=dv, role=role) for dv, role in inputs]
+    )
+    ledger_append(
+        kind="registry.training_run_registered",
+        subject=run.ledger_subject,
+        payload={
+            "business_unit_id": business_unit.pk,
+            "inputs": [
+                {"dataset_version_id": dv.pk, "sha256": dv.sha256, "role": role}
+                for dv, role in sorted(inputs, key=lambda p: (p[0].pk, p[1]))
+            ],
+            "code_version_id": code_version.pk if code_version else None,
+            "model_version_id": model_version.pk if model_version else None,
+            "artifact_sha256": model_version.artifact_sha256 if model_version else None,
+            "external_run_id": external_run_id,
+            "parameters": parameters or {},
+            "metrics": metrics or {},
+            "library_versions": library_versions or {},
+            "seeds": seeds or {},
+        },
+        actor=actor,
+    )
+    return run

@@ -1,0 +1,113 @@
+"""Read what a tabular snapshot holds (schema, rows, subject ids) in bounded memory.
+
+CSV is read with pyarrow's streaming reader, Parquet by record batches, so a snapshot of
+any size is inspected one block at a time. Malformed or truncated input raises
+``SnapshotInvalid`` with a message fit to show to the uploader.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .subjects import count_subject_keys
+
+BLOCK = 4 * 1024 * 1024
+
+
+class SnapshotInvalid(ValueError):
+    """The file is not a readable CSV/Parquet snapshot, or lacks a declared column."""
+
+
+@dataclass
+class SnapshotFacts:
+    schema: list  # [{"name", "type"}]
+    row_count: int
+    subject_counts: Counter = field(default_factory=Counter)  # subject key -> rows
+    rows_without_subject: int = 0
+
+
+def _batches_csv(source, subject_column, all_text):
+    convert = pacsv.ConvertOptions(
+        column_types={subject_column: pa.string()} if subject_column and not all_text else None,
+        strings_can_be_null=False,
+    )
+    read = pacsv.ReadOptions(block_size=BLOCK)
+    if all_text:
+        # Read the header to name every column text.
+        header = pacsv.open_csv(source(), read_options=read).schema
+        convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in header.names})
+    reader = pacsv.open_csv(source(), read_options=read, convert_options=convert)
+    return reader.schema, reader
+
+
+def _batches_parquet(source):
+    pf = pq.ParquetFile(source())
+    return pf.schema_arrow, pf.iter_batches(batch_size=65536)
+
+
+def _check_declared(schema, declared):
+    names = set(schema.names)
+    missing = sorted({c for c in declared if c and c not in names})
+    if missing:
+        raise SnapshotInvalid(
+            f"Declared column(s) not in the snapshot: {', '.join(missing)}. Columns: {', '.join(schema.names)}."
+        )
+
+
+def inspect_snapshot(source, *, file_format: str, subject_column: str = "", declared=(), index_key=None) -> SnapshotFacts:
+    """Read the snapshot that SOURCE() opens (a fresh binary file object or path per call).
+
+    Check that every declared column exists, count rows, and count rows per subject key.
+    """
+    if file_format not in ("csv", "parquet"):
+        raise SnapshotInvalid(f"Unsupported snapshot format {file_format!r}: use csv or parquet.")
+    all_text = False
+    while True:
+        try:
+            return _inspect(source, file_format, subject_column, declared, index_key, all_text)
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            # Types are inferred from the first block; a later block may not fit them. Read
+            # everything as text then, rather than refuse a well-formed file.
+            if file_format == "csv" and not all_text and "conversion error" in message:
+                all_text = True
+                continue
+            raise SnapshotInvalid(f"The {file_format.upper()} file cannot be read: {message.splitlines()[0]}") from None
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+            raise SnapshotInvalid(f"The {file_format.upper()} file cannot be read: {exc}") from None
+
+
+def _inspect(source, file_format, subject_column, declared, index_key, all_text):
+    if file_format == "csv":
+        schema, batches = _batches_csv(source, subject_column, all_text)
+    else:
+        schema, batches = _batches_parquet(source)
+    _check_declared(schema, [subject_column, *declared])
+    rows = 0
+    counts = Counter()
+    without = 0
+    for batch in batches:
+        rows += batch.num_rows
+        if subject_column:
+            column = batch.column(schema.get_field_index(subject_column))
+            if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+                column = pc.cast(column, pa.string())
+            without += column.null_count
+            vc = pc.value_counts(column)
+            count_subject_keys(
+                zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True),
+                key=index_key,
+                into=counts,
+            )
+    if rows == 0:
+        raise SnapshotInvalid("The snapshot has no rows.")
+    return SnapshotFacts(
+        schema=[{"name": f.name, "type": str(f.type)} for f in schema],
+        row_count=rows,
+        subject_counts=counts,
+        rows_without_subject=without,
+    )
