@@ -62,7 +62,7 @@ def _valid_name(name: str) -> bool:
 
 def parse_verifier_key(text: str) -> Verifier:
     """Parse ``<name>+<keyid>+<base64 key>``; raise NoteError unless it is a consistent Ed25519 key."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # the base64 key may itself contain "+"
     if len(parts) != 3 or not _valid_name(parts[0]):
         raise NoteError("A verifier key has the form <name>+<8 hex digits>+<base64 key>.")
     name, kid, encoded = parts

@@ -15,7 +15,7 @@ from .chain import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, TIME_FORMAT, entry_
 from .keys import SigningKey, signing_key
 from .merkle import leaf_hash  # noqa: F401  (kept importable from here for callers)
 from .models import Checkpoint, LedgerEntry, LedgerHead, TreeNode
-from .note import checkpoint_text, sign_note
+from .note import NoteError, checkpoint_text, parse_checkpoint, parse_note, sign_note
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBJECT_RE = re.compile(r"^[a-z_]+\.[a-z_]+:[^\s]+$|^[a-z_]+:[^\s]+$")
@@ -194,6 +194,36 @@ def _export_checkpoint(checkpoint: Checkpoint) -> Path:
     return path
 
 
+def _check_exported(size: int, root: bytes) -> None:
+    """Refuse to go on from a tree that contradicts the last checkpoint exported outside the database.
+
+    The database may have been rewritten; the export directory is the anchor that says so.
+    """
+    latest = Path(settings.CUSTOS_CHECKPOINT_DIR) / "latest"
+    if not latest.is_file():
+        return
+    try:
+        exported = parse_checkpoint(parse_note(latest.read_text())[0])
+    except NoteError as exc:
+        raise CheckpointConflict(f"The exported checkpoint {latest} is unreadable: {exc}") from exc
+    if exported.origin != settings.CUSTOS_LOG_ORIGIN:
+        return  # another log's checkpoint: not ours to compare
+    if exported.size > size:
+        raise CheckpointConflict(
+            f"The ledger has {size} entries but a checkpoint of {exported.size} was exported: entries were removed. "
+            "(If a new ledger was started on purpose, move the old CUSTOS_CHECKPOINT_DIR aside.)"
+        )
+    if exported.size == size:
+        consistent = exported.root == root
+    else:
+        proof = tree.consistency_proof(old_size=exported.size, new_size=size)
+        consistent = merkle.verify_consistency(exported.size, size, exported.root, root, proof)
+    if not consistent:
+        raise CheckpointConflict(
+            f"The ledger is not consistent with the checkpoint of {exported.size} exported before: refusing to sign."
+        )
+
+
 @transaction.atomic
 def checkpoint_create() -> Checkpoint:
     """Sign a checkpoint of the ledger as it stands, after proving it extends the last one.
@@ -207,6 +237,7 @@ def checkpoint_create() -> Checkpoint:
     _ensure_genesis(head, key)
     _save_head(head)
     size, root = head.size, merkle.frontier_root(head.frontier_hashes())
+    _check_exported(size, root)
     latest = Checkpoint.objects.order_by("-tree_size").first()
     if latest is not None:
         if latest.tree_size > size:
