@@ -2,15 +2,16 @@
 
 from django.conf import settings
 
-from . import tree
+from . import merkle, tree
 from .canonical import canonical_json
 from .chain import KEY_KINDS, KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, b64
 from .models import Checkpoint, LedgerEntry
+from .note import NoteError, open_checkpoint, parse_verifier_key
 from .verifier import BUNDLE_FORMAT
 
 
 def entry_list(*, kind=None, subject=None, seq_from=None, seq_to=None):
-    """Entries in sequence order, filtered by kind, subject prefix-free match and sequence range."""
+    """Entries in sequence order, filtered by kind, exact subject and sequence range (inclusive)."""
     qs = LedgerEntry.objects.order_by("seq")
     if kind:
         qs = qs.filter(kind=kind)
@@ -90,3 +91,25 @@ def evidence_bundle(*, checkpoint: Checkpoint, subject: str | None = None) -> di
         "keys": [k["verifier_key"] for k in key_list()],
         "entries": items,
     }
+
+
+def entry_inclusion(entry: LedgerEntry) -> tuple[bool | None, str]:
+    """Verify ENTRY's inclusion in the latest checkpoint: (True/False, or None if not yet covered; why).
+
+    The leaf is recomputed from the entry's stored fields, the checkpoint's signature is checked
+    with the ledger's declared key, and the proof is read from the stored tree: a change to any
+    of them shows here.
+    """
+    checkpoint = checkpoint_latest()
+    if checkpoint is None or entry.seq >= checkpoint.tree_size:
+        return None, "not yet covered by a checkpoint"
+    keys = {k["key_id"]: k["verifier_key"] for k in key_list()}
+    try:
+        body = open_checkpoint(checkpoint.note, [parse_verifier_key(keys[checkpoint.key_id])])
+        proof = tree.inclusion_proof(seq=entry.seq, tree_size=checkpoint.tree_size)
+    except (KeyError, NoteError, tree.ProofError) as exc:
+        return False, f"checkpoint {checkpoint.tree_size} cannot be checked: {exc}"
+    leaf = merkle.leaf_hash(entry_canonical(entry))
+    if merkle.verify_inclusion(leaf, entry.seq, body.size, proof, body.root):
+        return True, f"included in the signed checkpoint of size {body.size}"
+    return False, f"NOT included in the signed checkpoint of size {body.size}: the entry or the tree was altered"
