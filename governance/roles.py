@@ -27,15 +27,18 @@ ROLE_PERMISSIONS = {
     COMPLIANCE_OFFICER: [
         "governance.view_businessunit",
         "audit.view_ledgerentry",
+        "audit.view_checkpoint",
     ],
     MODEL_RISK_VALIDATOR: [
         "governance.view_businessunit",
         "audit.view_ledgerentry",
+        "audit.view_checkpoint",
     ],
     AUDITOR: [
         "governance.view_businessunit",
         "audit.view_ledgerentry",
         "audit.export_ledgerentry",
+        "audit.view_checkpoint",
     ],
     PIPELINE: [
         "governance.view_businessunit",
