@@ -75,3 +75,14 @@ def verify():
         return True, out.getvalue()
 
     return run
+
+
+@pytest.fixture
+def own_key(settings, signing_key_dir, tmp_path):
+    """A copy of the session's signing key that this test may rotate (the session key stays put)."""
+    path = tmp_path / "own-key" / "ledger.key"
+    path.parent.mkdir()
+    path.write_bytes(signing_key_dir.read_bytes())
+    path.chmod(0o600)
+    settings.CUSTOS_SIGNING_KEY_FILE = str(path)
+    return path

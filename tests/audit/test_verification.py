@@ -208,7 +208,7 @@ def test_wholly_reforged_ledger_is_caught_by_the_configured_key(ledger, verify, 
     assert not ok and "not the ledger's active key" in message
 
 
-def test_rotation_keeps_old_entries_verifiable(ledger, verify, settings, tmp_path):
+def test_rotation_keeps_old_entries_verifiable(own_key, ledger, verify, settings):
     call_command("ledger", "keys", "rotate")
     ledger_append(kind="test.recorded", subject="governance.model:1", payload={}, actor=None)
     ok, out = verify(exported(settings, 10))

@@ -54,7 +54,7 @@ def test_complete_bundle_verifies_offline(append, tmp_path):
     assert "OK: 7 entries verified (complete chain)" in result.stdout
 
 
-def test_bundle_spanning_a_rotation_verifies_with_the_current_key(append, tmp_path, settings):
+def test_bundle_spanning_a_rotation_verifies_with_the_current_key(own_key, append, tmp_path):
     append(3, subject="governance.modelversion:7")
     call_command("ledger", "keys", "rotate")
     append(2, subject="governance.modelversion:7")
