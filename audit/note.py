@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -48,9 +49,13 @@ class Verifier:
     def text(self) -> str:
         return verifier_key(self.name, self.public_key)
 
+    @cached_property
+    def _key(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(self.public_key)
+
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+            self._key.verify(signature, message)
         except (InvalidSignature, ValueError):
             return False
         return True

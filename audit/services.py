@@ -129,7 +129,9 @@ def ledger_append(*, kind: str, subject: str, payload: dict, actor) -> LedgerEnt
         raise ValueError(f"{kind} entries are written only by the ledger's key services.")
     key = signing_key()
     canonical_json(payload)  # refuse non-JSON payloads before taking the lock
-    with transaction.atomic():
+    # No savepoint: a failed append must doom the caller's change too (and it saves two round
+    # trips while the head is locked).
+    with transaction.atomic(savepoint=False):
         head = _lock_head()
         _ensure_genesis(head, key)
         entry = _write(head, key, kind=kind, subject=subject, payload=payload, actor=actor)

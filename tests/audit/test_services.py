@@ -58,6 +58,17 @@ def test_append_validates_its_arguments(db):
     assert LedgerEntry.objects.count() == 0
 
 
+def test_a_failed_append_dooms_the_callers_change(append):
+    from django.contrib.auth.models import Group
+
+    append(1)
+    with pytest.raises(LedgerKeyMismatch), transaction.atomic():
+        Group.objects.create(name="changed without evidence")
+        LedgerHead.objects.filter(id=1).update(key_id="ffffffff")  # the ledger now refuses this key
+        ledger_append(kind="test.recorded", subject="governance.model:1", payload={}, actor=None)
+    assert not Group.objects.filter(name="changed without evidence").exists()
+
+
 def test_failed_transaction_leaves_no_entry_and_no_gap(append):
     append(2)
     with pytest.raises(RuntimeError):
@@ -152,7 +163,7 @@ def test_rotation_hands_over_and_revocation_is_recorded(append, tmp_path, settin
     rotation = ledger_key_rotate(new_key=new, actor="admin")
     assert rotation.key_id == old.key_id  # signed by the old key, naming the new one
     assert rotation.payload == {"old_key_id": old.key_id, "new_key_id": new.key_id, "new_verifier_key": new.verifier_key}
-    with pytest.raises(LedgerKeyMismatch):  # the old key may no longer sign
+    with pytest.raises(LedgerKeyMismatch), transaction.atomic():  # the old key may no longer sign
         append(1)
     settings.CUSTOS_SIGNING_KEY_FILE = str(new_path)
     (later,) = append(1)
