@@ -4,8 +4,6 @@ Key ids follow the C2SP signed-note spec: the first four bytes of
 SHA-256(key name || 0x0A || 0x01 || 32-byte public key), written as 8 hex digits.
 """
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,21 +13,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-ED25519_ALG = b"\x01"
-
-
-def key_id(name: str, public_key: bytes) -> str:
-    """Return the signed-note key id of PUBLIC_KEY under NAME, as 8 hex digits."""
-    return hashlib.sha256(name.encode() + b"\n" + ED25519_ALG + public_key).digest()[:4].hex()
+from .note import key_id, verifier_key  # noqa: F401  (the one definition; re-exported here)
 
 
 def public_bytes(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def verifier_key(name: str, public_key: bytes) -> str:
-    """Return the note verifier key text ``<name>+<keyid>+<base64(0x01 || key)>``."""
-    return f"{name}+{key_id(name, public_key)}+{base64.b64encode(ED25519_ALG + public_key).decode()}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +55,12 @@ def generate_key_file(path) -> Path:
         fh.write(pem)
     path.chmod(0o600)
     return path
+
+
+def load_key_file(path, name: str) -> SigningKey:
+    """Load the Ed25519 private key in PATH (PKCS#8 PEM) as a SigningKey named NAME."""
+    p = Path(path)
+    return _load(str(p), p.stat().st_mtime_ns, name)
 
 
 @lru_cache(maxsize=8)

@@ -6,12 +6,16 @@ key, so that nothing elsewhere can cascade into it.
 
 from django.db import models
 
+from .chain import entry_content
+
 
 class AppendOnlyError(Exception):
     """Raised on any attempt to change or delete a ledger entry through the ORM."""
 
 
 class LedgerEntryQuerySet(models.QuerySet):
+    """Refuses every bulk write: entries are written only by ``ledger_append``."""
+
     def update(self, **kwargs):
         raise AppendOnlyError("Ledger entries cannot be updated.")
 
@@ -25,6 +29,26 @@ class LedgerEntryQuerySet(models.QuerySet):
         raise AppendOnlyError("Ledger entries are written only by audit.services.ledger_append.")
 
     _raw_delete = delete
+
+
+class AppendOnlyQuerySet(LedgerEntryQuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        return models.QuerySet.bulk_create(self, objs, *args, **kwargs)
+
+
+class AppendOnlyModel(models.Model):
+    """Rows that are inserted once and never changed: the ORM refuses updates and deletes."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows cannot be deleted.")
 
 
 class LedgerEntry(models.Model):
@@ -71,26 +95,72 @@ class LedgerEntry(models.Model):
         )
 
 
-def entry_content(*, seq, created_at, kind, subject, actor, payload, prev_hash, key_id) -> dict:
-    """The signed content of an entry: every field but its own hash and signature."""
-    return {
-        "seq": seq,
-        "time": created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "kind": kind,
-        "subject": subject,
-        "actor": actor,
-        "payload": payload,
-        "prev": prev_hash.hex(),
-        "key_id": key_id,
-    }
-
-
 class LedgerHead(models.Model):
-    """One row holding the ledger's size and last hash; locking it serialises writers."""
+    """One row holding the ledger's size, last hash, tree border and active key.
+
+    Locking it serialises writers. ``frontier`` is the concatenated hashes of the complete
+    subtrees that make up the tree (largest first), so the current root needs no query.
+    """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     size = models.BigIntegerField(default=0)
     last_hash = models.BinaryField(max_length=32, default=bytes(32))
+    frontier = models.BinaryField(default=b"")
+    key_id = models.CharField(max_length=8, blank=True, default="", help_text="Key id of the active signing key.")
 
     class Meta:
         verbose_name = "ledger head"
+
+    def frontier_hashes(self) -> list[bytes]:
+        data = bytes(self.frontier)
+        return [data[i : i + 32] for i in range(0, len(data), 32)]
+
+
+TREE_LEVEL_SHIFT = 48  # node id = level << 48 | index: 2**48 leaves is far beyond any ledger
+
+
+class TreeNode(AppendOnlyModel):
+    """The hash of a complete subtree of 2**level entries (level >= 1), stored when completed.
+
+    Leaf hashes (level 0) are the entries' own hashes. Proofs read O(log² n) of these rows
+    instead of rehashing the log (the idea of Tessera's tiles, one row per node).
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField(max_length=32)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "Merkle tree node"
+
+    @staticmethod
+    def node_id(level: int, index: int) -> int:
+        return level << TREE_LEVEL_SHIFT | index
+
+    @property
+    def level(self) -> int:
+        return self.id >> TREE_LEVEL_SHIFT
+
+    @property
+    def index(self) -> int:
+        return self.id & ((1 << TREE_LEVEL_SHIFT) - 1)
+
+
+class Checkpoint(AppendOnlyModel):
+    """A signed C2SP checkpoint: the tree size and root Custos committed to, as a signed note."""
+
+    tree_size = models.BigIntegerField(primary_key=True)
+    root_hash = models.BinaryField(max_length=32)
+    note = models.TextField(help_text="The signed note (checkpoint body, blank line, signature).")
+    key_id = models.CharField(max_length=8)
+    created_at = models.DateTimeField()
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tree_size"]
+        get_latest_by = "tree_size"
+
+    def __str__(self):
+        return f"checkpoint at size {self.tree_size}"

@@ -50,6 +50,7 @@ ROLE_PERMISSIONS = {
         "governance.view_openlineageevent",
         "governance.destroy_snapshotkey",
         "audit.view_ledgerentry",
+        "audit.view_checkpoint",
     ],
     MODEL_RISK_VALIDATOR: [
         "governance.view_businessunit",
@@ -61,6 +62,7 @@ ROLE_PERMISSIONS = {
         "governance.view_trainingrun",
         "governance.view_openlineageevent",
         "audit.view_ledgerentry",
+        "audit.view_checkpoint",
     ],
     AUDITOR: [
         "governance.view_businessunit",
@@ -74,6 +76,7 @@ ROLE_PERMISSIONS = {
         "governance.view_openlineageevent",
         "audit.view_ledgerentry",
         "audit.export_ledgerentry",
+        "audit.view_checkpoint",
     ],
     PIPELINE: [
         "governance.view_businessunit",

@@ -178,7 +178,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    # Sign and export a ledger checkpoint (a no-op when nothing was appended since the last).
+    "ledger-checkpoint": {
+        "task": "audit.checkpoint",
+        "schedule": env.int("CUSTOS_CHECKPOINT_INTERVAL", default=300),
+    },
+}
 
 # --- Custos ---------------------------------------------------------------------------------
 # Private Ed25519 signing key of the ledger: a file path, never the key itself.

@@ -1,0 +1,59 @@
+"""The admin ledger browser is read-only for everyone and shows each entry's inclusion."""
+
+import json
+
+import pytest
+
+from audit.services import checkpoint_create
+from governance import roles
+
+from .conftest import owner_bypass, raw
+
+
+@pytest.fixture
+def superuser_client(client, make_user):
+    client.force_login(make_user(superuser=True))
+    return client
+
+
+def test_ledger_browser_lists_and_filters(append, superuser_client):
+    append(3, subject="governance.modelversion:5")
+    append(2, kind="test.other")
+    page = superuser_client.get("/admin/audit/ledgerentry/", {"kind__exact": "test.other"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "test.other" in text and "governance.modelversion:5" not in text
+    page = superuser_client.get("/admin/audit/ledgerentry/", {"q": "governance.modelversion:5"})
+    assert page.content.decode().count("governance.modelversion:5") >= 3
+
+
+def test_nobody_can_add_change_or_delete(append, superuser_client):
+    append(1)
+    assert superuser_client.get("/admin/audit/ledgerentry/add/").status_code == 403
+    assert superuser_client.post("/admin/audit/ledgerentry/1/delete/", {"post": "yes"}).status_code == 403
+    page = superuser_client.get("/admin/audit/ledgerentry/1/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert superuser_client.post("/admin/audit/ledgerentry/1/change/", {"actor": "x"}).status_code == 403
+    assert superuser_client.get("/admin/audit/checkpoint/add/").status_code == 403
+
+
+def test_entry_page_shows_inclusion_and_catches_a_tampered_entry(append, superuser_client):
+    append(4)
+    page = superuser_client.get("/admin/audit/ledgerentry/2/change/").content.decode()
+    assert "not yet covered by a checkpoint" in page
+    checkpoint_create()
+    page = superuser_client.get("/admin/audit/ledgerentry/2/change/").content.decode()
+    assert "included in the signed checkpoint of size 5" in page
+    with owner_bypass():
+        raw("UPDATE audit_ledgerentry SET payload = %s WHERE seq = 2", [json.dumps({"forged": 1})])
+    page = superuser_client.get("/admin/audit/ledgerentry/2/change/").content.decode()
+    assert "NOT included" in page
+
+
+def test_auditor_can_browse_pipeline_cannot(append, client, make_user):
+    append(1)
+    client.force_login(make_user(roles.AUDITOR))
+    assert client.get("/admin/audit/ledgerentry/").status_code == 200
+    assert client.get("/admin/audit/checkpoint/").status_code == 200
+    client.force_login(make_user(roles.DATA_SCIENTIST))
+    assert client.get("/admin/audit/ledgerentry/").status_code == 403

@@ -1,0 +1,97 @@
+"""Concurrent writers in separate processes: gapless sequence numbers, one chain, a verified tree.
+
+Each test migrates a database of its own (a temporary SQLite file, or a fresh PostgreSQL
+database), so that committed rows never leak into the rest of the suite.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(database_url, tmp_path, signing_key_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CUSTOS_", "DATABASE_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATABASE_URL=database_url,
+        CUSTOS_SIGNING_KEY_FILE=str(signing_key_dir),
+        CUSTOS_CHECKPOINT_DIR=str(tmp_path / "checkpoints"),
+        CUSTOS_REQUIRE_SIGNING_KEY="false",
+    )
+    return env
+
+
+def _manage(env, *args):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _run_writers(env, writers, per_writer):
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.audit.ledger_writer", str(per_writer), f"w{i}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(writers)
+    ]
+    seqs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        seqs += [int(s) for s in out.split()]
+    return seqs
+
+
+def _check(env, writers, per_writer):
+    seqs = _run_writers(env, writers, per_writer)
+    total = writers * per_writer
+    assert len(seqs) == len(set(seqs)) == total  # no two appends share a sequence number
+    assert sorted(seqs) == list(range(1, total + 1))  # gapless after the genesis entry 0
+    result = _manage(env, "ledger", "verify", "--no-progress")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"OK: {total + 1} entries" in result.stdout
+    result = _manage(env, "ledger", "checkpoint")
+    assert result.returncode == 0 and f"\n{total + 1}\n" in result.stdout, result.stderr
+
+
+def test_concurrent_writers_on_sqlite(tmp_path, signing_key_dir):
+    env = _env(f"sqlite:///{tmp_path / 'concurrent.sqlite3'}", tmp_path, signing_key_dir)
+    result = _manage(env, "migrate", "--noinput", "-v0")
+    assert result.returncode == 0, result.stderr
+    _check(env, writers=4, per_writer=25)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="8 writers x 250 appends runs on PostgreSQL",
+)
+def test_eight_writers_times_250_on_postgres(tmp_path, signing_key_dir):
+    import psycopg
+
+    db = django_settings.DATABASES["default"]
+    name = f"custos_concurrency_{uuid.uuid4().hex[:8]}"
+    dsn = dict(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None)
+    with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+        env = _env(f"postgres://{auth}@{dsn['host']}:{dsn['port']}/{name}", tmp_path, signing_key_dir)
+        result = _manage(env, "migrate", "--noinput", "-v0")
+        assert result.returncode == 0, result.stderr
+        _check(env, writers=8, per_writer=250)
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
