@@ -1,6 +1,7 @@
 """Fixtures shared by every test: a signing key per session, temporary storage per test,
 users with roles and business-unit access, and API clients."""
 
+import importlib
 import itertools
 
 import pytest
@@ -195,3 +196,37 @@ def make_credit_model_version(db, credit_model_artifact, make_german_credit_vers
 def credit_model_version(make_credit_model_version, unit):
     """The credit-scoring model (high risk, creditworthiness) registered in `unit`, with its run."""
     return make_credit_model_version(unit)
+
+
+# --- Transactional tests and the ledger's append-only triggers --------------------------------
+# A transactional test (live_server, transaction=True) ends with Django's flush, which deletes
+# (SQLite) or truncates (PostgreSQL) every table, and the ledger's triggers refuse exactly that.
+# The harness acts as the database owner: `flush` lifts the triggers and puts them back at once,
+# so every test runs against a database that refuses changes to the ledger.
+_triggers = importlib.import_module("audit.migrations.0004_append_only_triggers")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_lifts_ledger_triggers():
+    from django.core.management.commands import flush
+    from django.db import connections
+
+    original = flush.Command.handle
+
+    def handle(self, **options):
+        connection = connections[options.get("database", "default")]
+
+        def run(statements):
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+
+        run(_triggers.drop_sql(connection.vendor))
+        try:
+            return original(self, **options)
+        finally:
+            run(_triggers.trigger_sql(connection.vendor))
+
+    flush.Command.handle = handle
+    yield
+    flush.Command.handle = original
