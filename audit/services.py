@@ -1,5 +1,6 @@
 """The one write path to the ledger, and the writes that operate it (keys, checkpoints)."""
 
+import json
 import os
 import re
 from datetime import UTC, datetime
@@ -52,7 +53,10 @@ def _lock_head() -> LedgerHead:
 
 
 def _write(head: LedgerHead, key: SigningKey, *, kind, subject, payload, actor) -> LedgerEntry:
-    """Append one entry after HEAD (locked) signed by KEY; advance HEAD in memory."""
+    """Sign the entry that follows HEAD (locked) with KEY and advance HEAD in memory.
+
+    Nothing is written yet: ``_save_head`` stores the pending entries, tree nodes and head.
+    """
     created_at = datetime.now(UTC)
     prev = bytes(head.last_hash)
     content = entry_content(
@@ -78,18 +82,60 @@ def _write(head: LedgerHead, key: SigningKey, *, kind, subject, payload, actor) 
         signature=key.sign(data),
         key_id=key.key_id,
     )
-    entry.save(force_insert=True)
     frontier, completed = merkle.frontier_append(head.frontier_hashes(), head.size, entry.entry_hash)
-    nodes = [TreeNode(id=TreeNode.node_id(level, index), hash=h) for level, index, h in completed if level > 0]
-    if nodes:
-        TreeNode.objects.bulk_create(nodes)
+    pending = head.__dict__.setdefault("_pending", ([], []))
+    pending[0].append(entry)
+    pending[1].extend(TreeNode(id=TreeNode.node_id(lv, ix), hash=h) for lv, ix, h in completed if lv > 0)
     head.size += 1
     head.last_hash = entry.entry_hash
     head.frontier = b"".join(frontier)
     return entry
 
 
+# One round trip on PostgreSQL while the head is locked: the entries, the completed tree nodes
+# and the head's advance. (Data-modifying WITH clauses always run, referenced or not.)
+_POSTGRES_PERSIST = """
+WITH new_entries AS (
+    INSERT INTO audit_ledgerentry
+        (seq, created_at, kind, subject, actor, payload, prev_hash, entry_hash, signature, key_id)
+    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], %s::varchar[], %s::varchar[],
+                         %s::jsonb[], %s::bytea[], %s::bytea[], %s::bytea[], %s::varchar[])
+), new_nodes AS (
+    INSERT INTO audit_treenode (id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])
+)
+UPDATE audit_ledgerhead SET size = %s, last_hash = %s, frontier = %s, key_id = %s WHERE id = 1
+"""
+
+
 def _save_head(head: LedgerHead) -> None:
+    """Store HEAD's pending entries and tree nodes and its new state, in the current transaction."""
+    entries, nodes = head.__dict__.pop("_pending", ([], []))
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql" and entries:
+        columns = [[getattr(e, f) for e in entries] for f in ("seq", "created_at", "kind", "subject", "actor")]
+        columns.append([json.dumps(e.payload) for e in entries])
+        columns += [[bytes(getattr(e, f)) for e in entries] for f in ("prev_hash", "entry_hash", "signature")]
+        columns.append([e.key_id for e in entries])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _POSTGRES_PERSIST,
+                [
+                    *columns,
+                    [n.id for n in nodes],
+                    [bytes(n.hash) for n in nodes],
+                    head.size,
+                    bytes(head.last_hash),
+                    bytes(head.frontier),
+                    head.key_id,
+                ],
+            )
+        for e in entries:
+            e._state.adding, e._state.db = False, connection.alias
+        return
+    for e in entries:
+        e.save(force_insert=True)
+    if nodes:
+        TreeNode.objects.bulk_create(nodes)
     LedgerHead.objects.filter(id=1).update(
         size=head.size, last_hash=head.last_hash, frontier=head.frontier, key_id=head.key_id
     )
