@@ -31,6 +31,7 @@ def worker(mode: str, n: int, tag: str, go_file: str) -> None:
     if mode == "plain":
         with connection.cursor() as c:
             c.execute("SELECT 1")
+    open(f"{go_file}.ready-{tag}", "w").close()
     while not os.path.exists(go_file):  # start together
         time.sleep(0.001)
     start = time.perf_counter()
@@ -69,7 +70,8 @@ def run(env, mode: str, writers: int, per_writer: int, tmp: Path) -> float:
         )
         for i in range(writers)
     ]
-    time.sleep(4)  # let every process import Django and connect
+    while not all(Path(f"{go}.ready-w{i}").exists() for i in range(writers)):
+        time.sleep(0.05)  # every process has imported Django and connected
     go.touch()
     results = []
     for p in procs:
