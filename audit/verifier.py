@@ -151,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m audit.verifier",
         description="Verify a Custos evidence bundle offline (standard library and cryptography only).",
     )
-    parser.add_argument("bundle", help="The evidence bundle (JSON) written by `manage.py ledger export`.")
+    parser.add_argument(
+        "bundle", nargs="?", help="The evidence bundle (JSON) written by `manage.py ledger export`."
+    )
     parser.add_argument(
         "--key",
         action="append",
@@ -164,23 +166,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Parse ARGV, run each check asked for, print verdicts; 0 if all hold, 1 if one fails, 2 on bad input."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         trusted = load_verifier_keys(args.key)
     except (NoteError, OSError) as exc:
         print(f"unusable --key: {exc}", file=sys.stderr)
         return 2
+    if args.bundle is None:
+        parser.print_usage(sys.stderr)
+        print("nothing to verify: give a BUNDLE", file=sys.stderr)
+        return 2
+    return verify_bundle_file(args.bundle, trusted, quiet=args.quiet)
+
+
+def verify_bundle_file(path, trusted: list[Verifier], *, quiet: bool = False) -> int:
+    """Verify the bundle at PATH and print the verdict; return the exit status."""
     try:
-        bundle = json.loads(Path(args.bundle).read_text())
+        bundle = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        print(f"cannot read bundle {args.bundle}: {exc}", file=sys.stderr)
+        print(f"cannot read bundle {path}: {exc}", file=sys.stderr)
         return 2
     try:
         report = verify_bundle(bundle, trusted)
     except BundleError as exc:
         print(f"FAILED: {exc}")
         return 1
-    if not args.quiet:
+    if not quiet:
         for content in report.entries:
             print(f"  #{content['seq']} {content['time']} {content['kind']} {content['subject']} by {content['actor']}")
     how = "complete chain" if report.complete else "inclusion proofs"

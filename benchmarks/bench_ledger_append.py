@@ -58,7 +58,7 @@ def worker(mode: str, n: int, tag: str, go_file: str) -> None:
 
 
 def run(env, mode: str, writers: int, per_writer: int, tmp: Path) -> float:
-    go = tmp / f"go-{mode}-{writers}"
+    go = tmp / f"go-{mode}-{writers}-{env.get('PGOPTIONS', '').replace(' ', '')}"
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bench_ledger_append", "worker", mode, str(per_writer), f"w{i}", str(go)],
@@ -99,6 +99,16 @@ def main():
             print(
                 f"{writers} writer(s): ledger_append {ledger:8.0f}/s   plain INSERT {plain:8.0f}/s   "
                 f"ratio plain/ledger {plain / ledger:5.2f}x"
+            )
+        # For reference only (Custos does not run like this): without waiting for each commit's
+        # WAL flush, how far the lock-serialised append path goes on this machine.
+        async_env = {**env, "PGOPTIONS": "-c synchronous_commit=off"}
+        for writers, per_writer in ((1, 1500), (8, 400)):
+            plain = run(async_env, "plain", writers, per_writer, Path(tmp))
+            ledger = run(async_env, "append", writers, per_writer, Path(tmp))
+            print(
+                f"{writers} writer(s), synchronous_commit=off (reference): ledger_append {ledger:8.0f}/s   "
+                f"plain INSERT {plain:8.0f}/s   ratio {plain / ledger:5.2f}x"
             )
         out = subprocess.run(
             [sys.executable, "manage.py", "ledger", "verify", "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True

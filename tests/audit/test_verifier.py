@@ -128,6 +128,7 @@ def test_untrusted_checkpoint_key_fails(bundle_path, tmp_path):
 
 def test_bad_arguments_exit_2(bundle_path, tmp_path):
     assert run_offline(bundle_path, "--key", "not-a-key").returncode == 2
+    assert run_offline("--key", signing_key().verifier_key).returncode == 2  # nothing to verify
     assert run_offline(tmp_path / "absent.json", "--key", signing_key().verifier_key).returncode == 2
 
 
