@@ -8,11 +8,12 @@ removed again, so a refused upload leaves no file, row or ledger entry behind.
 
 import hashlib
 import re
+from itertools import islice
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.canonical import canonical_json
@@ -38,7 +39,7 @@ from ..subjects import index_key
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-INDEX_BATCH = 5000
+INDEX_BATCH = 50_000
 
 
 class DuplicateVersion(ValidationError):
@@ -205,15 +206,17 @@ def dataset_version_upload(
 
 
 def _index_write(dv, subject_counts) -> None:
-    """Bulk insert the subject index of DV (subject key -> rows)."""
-    batch = []
-    for key, rows in subject_counts.items():
-        batch.append(SubjectIndexEntry(subject_key=key, dataset_version=dv, row_count=rows))
-        if len(batch) >= INDEX_BATCH:
-            SubjectIndexEntry.objects.bulk_create(batch)
-            batch = []
-    if batch:
-        SubjectIndexEntry.objects.bulk_create(batch)
+    """Bulk insert the subject index of DV (subject key -> rows).
+
+    One parameterised INSERT run with executemany per batch: the ORM's bulk_create spends
+    most of its time building model instances, ten times slower for a million subjects.
+    """
+    table = connection.ops.quote_name(SubjectIndexEntry._meta.db_table)
+    sql = f"INSERT INTO {table} (subject_key, dataset_version_id, row_count) VALUES (%s, %s, %s)"
+    items = iter(subject_counts.items())
+    with connection.cursor() as cursor:
+        while batch := [(key, dv.pk, rows) for key, rows in islice(items, INDEX_BATCH)]:
+            cursor.executemany(sql, batch)
 
 
 @transaction.atomic

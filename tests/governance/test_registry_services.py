@@ -240,3 +240,23 @@ def test_reviewing_roles_cannot_register(unit, make_user, role):
     with pytest.raises(PermissionDenied):
         dataset_create(business_unit=unit, name="d", actor=user)
     assert not Dataset.objects.exists()
+
+
+def test_fast_hmac_equals_the_standard_library():
+    import hmac as std_hmac
+
+    from governance.subjects import hmac_sha256_hex
+
+    for key in (b"k", bytes(32), bytes(range(64)), bytes(100)):
+        mac = hmac_sha256_hex(key)
+        for msg in (b"", b"applicant-0001", "é".encode() * 50):
+            assert mac(msg) == std_hmac.new(key, msg, "sha256").hexdigest()
+
+
+def test_non_ascii_ids_are_normalised_like_ascii_ones(unit, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("applicant_id,x\nSTRASSE-1,1\n strasse-1 ,2\nStraße-1,3\nＡ-2,4\n", encoding="utf-8")
+    dataset = dataset_create(business_unit=unit, name="d")
+    dv = dataset_version_upload(dataset=dataset, version="v1", file=path, file_format="csv", subject_column="applicant_id")
+    assert SubjectIndexEntry.objects.get(subject_key=subject_key("strasse-1"), dataset_version=dv).row_count == 3
+    assert SubjectIndexEntry.objects.get(subject_key=subject_key("a-2")).row_count == 1
