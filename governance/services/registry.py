@@ -213,9 +213,12 @@ def _index_write(dv, subject_counts) -> None:
     """
     table = connection.ops.quote_name(SubjectIndexEntry._meta.db_table)
     sql = f"INSERT INTO {table} (subject_key, dataset_version_id, row_count) VALUES (%s, %s, %s)"
-    items = iter(subject_counts.items())
+    # Inserting in key order fills the unique index's B-tree from one end instead of at
+    # random places: several times faster for a million keys.
+    items = iter(sorted(subject_counts.items()))
+    pk = dv.pk
     with connection.cursor() as cursor:
-        while batch := [(key, dv.pk, rows) for key, rows in islice(items, INDEX_BATCH)]:
+        while batch := [(key, pk, rows) for key, rows in islice(items, INDEX_BATCH)]:
             cursor.executemany(sql, batch)
 
 
