@@ -70,24 +70,29 @@ def bench_index(tmp: Path, unit, actor):
     from governance.snapshots import inspect_snapshot
 
     key = index_key()
-    t = time.perf_counter()
-    facts = inspect_snapshot(lambda: str(path), file_format="csv", subject_column="applicant_id", index_key=key)
-    build = time.perf_counter() - t
+    build = float("inf")
+    for _ in range(2):  # best of two: the machine is shared, the first read warms the file cache
+        t = time.perf_counter()
+        facts = inspect_snapshot(lambda: str(path), file_format="csv", subject_column="applicant_id", index_key=key)
+        build = min(build, time.perf_counter() - t)
     assert len(facts.subject_counts) == rows
     t = time.perf_counter()
     dv = dataset_version_upload(dataset=dataset, version="v1", file=path, file_format="csv", subject_column="applicant_id")
     custos = time.perf_counter() - t
     assert SubjectIndexEntry.objects.filter(dataset_version=dv).count() == rows
 
-    t = time.perf_counter()
-    naive = {}
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        for row in reader:
-            k = hmac.new(key, unicodedata.normalize("NFKC", row[0]).strip().casefold().encode(), hashlib.sha256).hexdigest()
-            naive[k] = naive.get(k, 0) + 1
-    naive_s = time.perf_counter() - t
+    naive_s = float("inf")
+    for _ in range(2):
+        t = time.perf_counter()
+        naive = {}
+        with open(path, newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            for row in reader:
+                k = hmac.new(key, unicodedata.normalize("NFKC", row[0]).strip().casefold().encode(), hashlib.sha256)
+                k = k.hexdigest()
+                naive[k] = naive.get(k, 0) + 1
+        naive_s = min(naive_s, time.perf_counter() - t)
     assert naive == dict(facts.subject_counts)
     print(f"subject index, {rows:,} rows ({path.stat().st_size / 1e6:.0f} MB CSV):")
     print(f"  index build (Arrow parse, normalise, keyed hash):  {build:6.2f} s  {rows / build:>10,.0f} rows/s")
