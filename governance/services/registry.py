@@ -46,6 +46,14 @@ class DuplicateVersion(ValidationError):
     """The version is already registered; versions are immutable, register a new one."""
 
 
+class UploadTooLarge(ValidationError):
+    """The snapshot or artifact is larger than CUSTOS_MAX_UPLOAD_BYTES."""
+
+
+def _too_large(limit):
+    return UploadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+
+
 def require_unit_permission(actor, perm: str, unit) -> None:
     """Refuse unless ACTOR holds PERM and may act in UNIT (None is the system itself)."""
     if actor is None:
@@ -130,7 +138,7 @@ def dataset_version_upload(
 
     size = Path(file).stat().st_size if isinstance(file, str | Path) else None
     if size is not None and size > max_bytes:
-        raise ValidationError(f"The upload is larger than the limit of {max_bytes} bytes.")
+        raise _too_large(max_bytes)
     try:
         facts = inspect_snapshot(
             source,
@@ -147,8 +155,8 @@ def dataset_version_upload(
         src = open(file, "rb") if isinstance(file, str | Path) else source()
         try:
             rel, data_key, result = storage.snapshot_write(src, max_bytes=max_bytes)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+        except storage.StreamTooLarge:
+            raise _too_large(max_bytes) from None
         finally:
             if isinstance(file, str | Path):
                 src.close()
@@ -425,7 +433,7 @@ def model_version_register(
     if not version or len(version) > 100:
         raise ValidationError("A version is 1 to 100 characters.")
     if len(artifact) > max_bytes:
-        raise ValidationError(f"The artifact is larger than the limit of {max_bytes} bytes.")
+        raise _too_large(max_bytes)
     if not artifact:
         raise ValidationError("The artifact is empty.")
     if ModelVersion.objects.filter(model=model, version=version).exists():
