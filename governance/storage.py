@@ -38,6 +38,10 @@ HEADER_LEN = len(MAGIC) + 8
 SNAPSHOT_DIR = "snapshots"
 
 
+class StreamTooLarge(ValueError):
+    """The stream holds more bytes than the caller allows."""
+
+
 class SnapshotUnreadable(Exception):
     """The snapshot cannot be decrypted: its data key was destroyed, or the file was altered."""
 
@@ -123,7 +127,7 @@ class EncryptResult:
 def encrypt_stream(src, dst, data_key: bytes, *, max_bytes: int | None = None) -> EncryptResult:
     """Encrypt the file object SRC into DST chunk by chunk, hashing the plaintext on the way.
 
-    Raises ValueError when SRC holds more than MAX_BYTES.
+    Raises StreamTooLarge when SRC holds more than MAX_BYTES.
     """
     aes = AESGCM(data_key)
     header = MAGIC + os.urandom(8)
@@ -138,7 +142,7 @@ def encrypt_stream(src, dst, data_key: bytes, *, max_bytes: int | None = None) -
         digest.update(chunk)
         size += len(chunk)
         if max_bytes is not None and size > max_bytes:
-            raise ValueError(f"The upload is larger than the limit of {max_bytes} bytes.")
+            raise StreamTooLarge(f"The stream is larger than the limit of {max_bytes} bytes.")
         ct = aes.encrypt(_nonce(header[len(MAGIC) :], counter), chunk, _aad(header, counter, final))
         dst.write(struct.pack(">I", len(ct)))
         dst.write(ct)

@@ -6,6 +6,7 @@ The key (32 bytes, base64) comes from ``CUSTOS_INDEX_KEY`` or the file named by
 removed, case folded), so ``" Applicant-0001"`` and ``"applicant-0001"`` are the same person.
 """
 
+import hashlib
 import hmac
 import unicodedata
 from collections import Counter
@@ -42,3 +43,34 @@ def count_subject_keys(value_counts, *, key: bytes | None = None, into: Counter 
         if text:
             counts[digest(key, text.encode(), "sha256").hex()] += rows
     return counts
+
+
+def hmac_sha256_hex(key: bytes):
+    """Return f(message) -> HMAC-SHA256(key, message) in hex, for many messages under one key.
+
+    RFC 2104 with the padded key's inner and outer hash states computed once and copied per
+    message: about twice as fast as ``hmac.digest`` per call, the same result.
+    """
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def mac(message: bytes) -> str:
+        i = inner.copy()
+        i.update(message)
+        o = outer.copy()
+        o.update(i.digest())
+        return o.hexdigest()
+
+    return mac
+
+
+def count_normalised_keys(values, rows, *, key: bytes, into: Counter) -> Counter:
+    """Like count_subject_keys for ids already normalised (ASCII, trimmed, lower case)."""
+    mac = hmac_sha256_hex(key)
+    for value, n in zip(values, rows, strict=True):
+        if value:
+            into[mac(value.encode())] += n
+    return into

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -51,10 +52,9 @@ def service_errors(field=None):
         yield
     except services.DuplicateVersion as exc:
         raise Conflict(" ".join(exc.messages)) from None
+    except services.UploadTooLarge as exc:
+        raise PayloadTooLarge(" ".join(exc.messages)) from None
     except DjangoValidationError as exc:
-        message = " ".join(exc.messages)
-        if "larger than the limit" in message:
-            raise PayloadTooLarge(message) from None
         raise exceptions.ValidationError({field: exc.messages} if field else exc.messages) from None
 
 
@@ -67,6 +67,30 @@ def _check_content_length(request):
     limit = settings.CUSTOS_MAX_UPLOAD_BYTES
     if length > limit + 64 * 1024:  # room for the multipart envelope and the other fields
         raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+
+
+class LimitedUploadHandler(TemporaryFileUploadHandler):
+    """Stream an uploaded file to a temporary file, stopping as soon as it passes the limit
+    (a chunked request has no Content-Length to check beforehand)."""
+
+    def __init__(self, request=None, *, limit):
+        super().__init__(request)
+        self.limit = limit
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            if self.file is not None:
+                self.file.close()  # removes the temporary file now, not at the end of the request
+            raise PayloadTooLarge(f"The upload is larger than the limit of {self.limit} bytes.")
+        return super().receive_data_chunk(raw_data, start)
+
+
+def _limit_upload(request):
+    """Refuse an oversized upload: by Content-Length before reading, else while streaming."""
+    _check_content_length(request)
+    request.upload_handlers = [LimitedUploadHandler(request._request, limit=settings.CUSTOS_MAX_UPLOAD_BYTES)]
 
 
 def _writable_unit(request, slug):
@@ -216,19 +240,18 @@ class DatasetVersionUploadView(APIView):
         responses={201: DatasetVersionOutput, 409: OpenApiResponse(description="Version exists"), 413: OpenApiResponse(description="Too large")},
     )
     def post(self, request, pk):
-        _check_content_length(request)
+        _limit_upload(request)
         dataset = _get(datasets_for(request.user), pk)
         data = self.DatasetVersionUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         upload = v["file"]
         fmt = v.get("format") or ("parquet" if upload.name.lower().endswith((".parquet", ".pq")) else "csv")
-        path = upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else None
         with service_errors("file"):
             dv = services.dataset_version_upload(
                 dataset=dataset,
                 version=v["version"],
-                file=path or upload.file,
+                file=upload.temporary_file_path(),
                 file_format=fmt,
                 subject_column=v["subject_column"],
                 personal_columns=_split(v["personal_columns"]),
@@ -423,14 +446,12 @@ class ModelVersionUploadView(APIView):
 
     @extend_schema(request={"multipart/form-data": ModelVersionUploadInputSerializer}, responses={201: ModelVersionOutput})
     def post(self, request, pk):
-        _check_content_length(request)
+        _limit_upload(request)
         model = _get(models_for(request.user), pk)
         data = self.ModelVersionUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         upload = v["artifact"]
-        if upload.size > settings.CUSTOS_MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge()
         with service_errors("artifact"):
             mv = services.model_version_register(
                 model=model,

@@ -8,11 +8,12 @@ removed again, so a refused upload leaves no file, row or ledger entry behind.
 
 import hashlib
 import re
+from itertools import islice
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.canonical import canonical_json
@@ -38,11 +39,19 @@ from ..subjects import index_key
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-INDEX_BATCH = 5000
+INDEX_BATCH = 50_000
 
 
 class DuplicateVersion(ValidationError):
     """The version is already registered; versions are immutable, register a new one."""
+
+
+class UploadTooLarge(ValidationError):
+    """The snapshot or artifact is larger than CUSTOS_MAX_UPLOAD_BYTES."""
+
+
+def _too_large(limit):
+    return UploadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
 
 
 def require_unit_permission(actor, perm: str, unit) -> None:
@@ -129,7 +138,7 @@ def dataset_version_upload(
 
     size = Path(file).stat().st_size if isinstance(file, str | Path) else None
     if size is not None and size > max_bytes:
-        raise ValidationError(f"The upload is larger than the limit of {max_bytes} bytes.")
+        raise _too_large(max_bytes)
     try:
         facts = inspect_snapshot(
             source,
@@ -146,8 +155,8 @@ def dataset_version_upload(
         src = open(file, "rb") if isinstance(file, str | Path) else source()
         try:
             rel, data_key, result = storage.snapshot_write(src, max_bytes=max_bytes)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+        except storage.StreamTooLarge:
+            raise _too_large(max_bytes) from None
         finally:
             if isinstance(file, str | Path):
                 src.close()
@@ -205,15 +214,20 @@ def dataset_version_upload(
 
 
 def _index_write(dv, subject_counts) -> None:
-    """Bulk insert the subject index of DV (subject key -> rows)."""
-    batch = []
-    for key, rows in subject_counts.items():
-        batch.append(SubjectIndexEntry(subject_key=key, dataset_version=dv, row_count=rows))
-        if len(batch) >= INDEX_BATCH:
-            SubjectIndexEntry.objects.bulk_create(batch)
-            batch = []
-    if batch:
-        SubjectIndexEntry.objects.bulk_create(batch)
+    """Bulk insert the subject index of DV (subject key -> rows).
+
+    One parameterised INSERT run with executemany per batch: the ORM's bulk_create spends
+    most of its time building model instances, ten times slower for a million subjects.
+    """
+    table = connection.ops.quote_name(SubjectIndexEntry._meta.db_table)
+    sql = f"INSERT INTO {table} (subject_key, dataset_version_id, row_count) VALUES (%s, %s, %s)"
+    # Inserting in key order fills the unique index's B-tree from one end instead of at
+    # random places: several times faster for a million keys.
+    items = iter(sorted(subject_counts.items()))
+    pk = dv.pk
+    with connection.cursor() as cursor:
+        while batch := [(key, pk, rows) for key, rows in islice(items, INDEX_BATCH)]:
+            cursor.executemany(sql, batch)
 
 
 @transaction.atomic
@@ -419,7 +433,7 @@ def model_version_register(
     if not version or len(version) > 100:
         raise ValidationError("A version is 1 to 100 characters.")
     if len(artifact) > max_bytes:
-        raise ValidationError(f"The artifact is larger than the limit of {max_bytes} bytes.")
+        raise _too_large(max_bytes)
     if not artifact:
         raise ValidationError("The artifact is empty.")
     if ModelVersion.objects.filter(model=model, version=version).exists():

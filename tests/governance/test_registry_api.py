@@ -223,3 +223,19 @@ def test_subject_index_lookup_does_not_open_snapshots(unit, make_german_credit_v
     found = subject_holdings(subject_id="applicant-0500")
     assert found["dataset_versions"] == [(dv, 1)]
     assert SubjectIndexEntry.objects.count() == 1000
+
+
+def test_upload_handler_stops_a_stream_without_content_length(tmp_path):
+    """A chunked request has no Content-Length: the handler stops it as it passes the limit."""
+    import os
+
+    from governance.api.registry import LimitedUploadHandler, PayloadTooLarge
+
+    handler = LimitedUploadHandler(None, limit=10)
+    handler.new_file("file", "data.csv", "text/csv", None)
+    handler.receive_data_chunk(b"12345", 0)
+    path = handler.file.temporary_file_path()
+    assert os.path.exists(path)
+    with pytest.raises(PayloadTooLarge):
+        handler.receive_data_chunk(b"678901", 5)
+    assert not os.path.exists(path)

@@ -240,3 +240,51 @@ def test_reviewing_roles_cannot_register(unit, make_user, role):
     with pytest.raises(PermissionDenied):
         dataset_create(business_unit=unit, name="d", actor=user)
     assert not Dataset.objects.exists()
+
+
+def test_fast_hmac_equals_the_standard_library():
+    import hmac as std_hmac
+
+    from governance.subjects import hmac_sha256_hex
+
+    for key in (b"k", bytes(32), bytes(range(64)), bytes(100)):
+        mac = hmac_sha256_hex(key)
+        for msg in (b"", b"applicant-0001", "é".encode() * 50):
+            assert mac(msg) == std_hmac.new(key, msg, "sha256").hexdigest()
+
+
+def test_non_ascii_ids_are_normalised_like_ascii_ones(unit, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("applicant_id,x\nSTRASSE-1,1\n strasse-1 ,2\nStraße-1,3\nＡ-2,4\n", encoding="utf-8")
+    dataset = dataset_create(business_unit=unit, name="d")
+    dv = dataset_version_upload(dataset=dataset, version="v1", file=path, file_format="csv", subject_column="applicant_id")
+    assert SubjectIndexEntry.objects.get(subject_key=subject_key("strasse-1"), dataset_version=dv).row_count == 3
+    assert SubjectIndexEntry.objects.get(subject_key=subject_key("a-2")).row_count == 1
+
+
+def test_every_registry_entry_signs_its_payload(credit_model_version):
+    """The entry hash covers the payload: recompute it from the stored fields for each kind."""
+    from audit.chain import TIME_FORMAT, entry_content
+    from audit.merkle import leaf_hash
+
+    entries = list(LedgerEntry.objects.filter(kind__startswith="registry."))
+    assert {e.kind for e in entries} == {
+        "registry.dataset_created",
+        "registry.dataset_version_stored",
+        "registry.model_created",
+        "registry.code_version_registered",
+        "registry.model_version_registered",
+        "registry.training_run_registered",
+    }
+    for e in entries:
+        content = entry_content(
+            seq=e.seq, created_at=e.created_at, kind=e.kind, subject=e.subject, actor=e.actor,
+            payload=e.payload, prev_hash=bytes(e.prev_hash), key_id=e.key_id,
+        )
+        assert content["time"] == e.created_at.strftime(TIME_FORMAT)
+        assert leaf_hash(canonical_json(content)) == bytes(e.entry_hash)
+        tampered = entry_content(
+            seq=e.seq, created_at=e.created_at, kind=e.kind, subject=e.subject, actor=e.actor,
+            payload={**e.payload, "extra": 1}, prev_hash=bytes(e.prev_hash), key_id=e.key_id,
+        )
+        assert leaf_hash(canonical_json(tampered)) != bytes(e.entry_hash)
