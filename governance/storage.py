@@ -94,15 +94,37 @@ def master_key() -> bytes:
     return load_secret_key("CUSTOS_MASTER_KEY")
 
 
-def wrap_data_key(data_key: bytes) -> tuple[bytes, str]:
-    """Return (wrapped key, master key id)."""
-    mk = master_key()
+def wrap_data_key(data_key: bytes, master: bytes | None = None) -> tuple[bytes, str]:
+    """Return (wrapped key, master key id) under MASTER, by default the configured master key."""
+    mk = master if master is not None else master_key()
     return aes_key_wrap(mk, data_key), key_id(mk)
 
 
-def unwrap_data_key(wrapped: bytes) -> bytes:
+def pending_master_key_path() -> Path | None:
+    """Where a master key rotation keeps the new key until the rewrapping has committed."""
+    path = settings.CUSTOS_MASTER_KEY_FILE
+    return Path(f"{path}.new") if path else None
+
+
+def master_keys() -> dict[str, bytes]:
+    """The configured master key and, mid-rotation, the pending new one, by key id."""
+    current = master_key()
+    keys = {key_id(current): current}
+    pending = pending_master_key_path()
+    if pending is not None and pending.is_file():
+        new = base64.b64decode(pending.read_text().strip())
+        keys[key_id(new)] = new
+    return keys
+
+
+def unwrap_data_key(wrapped: bytes, master_key_id: str | None = None) -> bytes:
+    """Unwrap a data key with the master key that wrapped it (MASTER_KEY_ID), or the current one."""
+    keys = master_keys()
+    mk = keys.get(master_key_id) if master_key_id else master_key()
+    if mk is None:
+        raise SnapshotUnreadable(f"The data key was wrapped by master key {master_key_id}, which is not configured.")
     try:
-        return aes_key_unwrap(master_key(), bytes(wrapped))
+        return aes_key_unwrap(mk, bytes(wrapped))
     except InvalidUnwrap:
         raise SnapshotUnreadable("The data key does not unwrap with the configured master key.") from None
 
@@ -233,7 +255,7 @@ def _data_key(dataset_version) -> bytes:
     key = SnapshotKey.objects.filter(dataset_version=dataset_version).first()
     if key is None or key.wrapped_key is None:
         raise SnapshotUnreadable(f"The data key of dataset version {dataset_version.pk} has been destroyed.")
-    return unwrap_data_key(key.wrapped_key)
+    return unwrap_data_key(key.wrapped_key, key.master_key_id)
 
 
 def snapshot_chunks(dataset_version):

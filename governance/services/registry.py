@@ -7,6 +7,7 @@ removed again, so a refused upload leaves no file, row or ledger entry behind.
 """
 
 import hashlib
+import os
 import re
 from itertools import islice
 from pathlib import Path
@@ -323,6 +324,45 @@ def snapshot_key_destroy(*, dataset_version: DatasetVersion, reason: str, actor=
         actor=actor,
     )
     return key
+
+
+def master_key_rotate(*, actor=None) -> dict:
+    """Rewrap every live data key under a new master key, then replace the master key file.
+
+    Run it after erasures: a database backup still holds the destroyed wrapped keys, and only
+    retiring the master key that wrapped them makes those copies useless. The new key is
+    written next to the old one (``<CUSTOS_MASTER_KEY_FILE>.new``) before the transaction, so
+    both unwrap while it runs, and renamed over the old file only after it has committed; an
+    interrupted rotation is resumed by running it again.
+    """
+    if actor is not None and not actor.is_superuser:
+        raise PermissionDenied("Only administrators may rotate the master key.")
+    pending = storage.pending_master_key_path()
+    if pending is None:
+        raise ValidationError("Master key rotation needs CUSTOS_MASTER_KEY_FILE (a key given inline cannot be replaced).")
+    old_id = storage.key_id(storage.master_key())
+    if not pending.exists():
+        storage.generate_key_file(pending)
+    keys = storage.master_keys()
+    new_id = next(k for k in keys if k != old_id) if len(keys) > 1 else old_id
+    if new_id == old_id:
+        raise ValidationError(f"{pending} holds the current master key; remove it and run again.")
+    new_key = keys[new_id]
+    with transaction.atomic():
+        rewrapped = 0
+        for key in SnapshotKey.objects.select_for_update().filter(wrapped_key__isnull=False).exclude(master_key_id=new_id):
+            data_key = storage.unwrap_data_key(key.wrapped_key, key.master_key_id)
+            key.wrapped_key, key.master_key_id = storage.wrap_data_key(data_key, master=new_key)
+            key.save(update_fields=["wrapped_key", "master_key_id"])
+            rewrapped += 1
+        ledger_append(
+            kind="registry.master_key_rotated",
+            subject=f"governance.masterkey:{new_id}",
+            payload={"old_key_id": old_id, "new_key_id": new_id, "rewrapped_data_keys": rewrapped},
+            actor=actor,
+        )
+    os.replace(pending, settings.CUSTOS_MASTER_KEY_FILE)  # the old master key is gone from here on
+    return {"old_key_id": old_id, "new_key_id": new_id, "rewrapped_data_keys": rewrapped}
 
 
 # --- code --------------------------------------------------------------------------------------

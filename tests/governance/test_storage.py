@@ -99,3 +99,58 @@ def test_missing_or_malformed_master_key_is_a_configuration_error(settings):
     settings.CUSTOS_MASTER_KEY = "c2hvcnQ="
     with pytest.raises(ImproperlyConfigured, match="32 bytes"):
         storage.master_key()
+
+
+def test_master_key_rotation_rewraps_live_keys_and_retires_the_old_key(
+    settings, tmp_path, storage_key_files, make_german_credit_version, unit, make_user
+):
+    import shutil
+
+    from django.core.management import call_command
+
+    from audit.models import LedgerEntry
+
+    master = tmp_path / "master.key"
+    shutil.copy(storage_key_files[0], master)  # never rotate the session's key
+    settings.CUSTOS_MASTER_KEY_FILE = str(master)
+    live = make_german_credit_version(unit, version="live")
+    erased = make_german_credit_version(unit, version="erased")
+    snapshot_key_destroy(dataset_version=erased, reason="erasure", actor=None)
+    old_key = storage.master_key()
+    old_wrapped = bytes(SnapshotKey.objects.get(dataset_version=live).wrapped_key)
+
+    call_command("registry", "keys", "rotate-master")
+
+    new_key = storage.master_key()
+    assert new_key != old_key and not (tmp_path / "master.key.new").exists()
+    key = SnapshotKey.objects.get(dataset_version=live)
+    assert key.master_key_id == storage.key_id(new_key) and bytes(key.wrapped_key) != old_wrapped
+    assert storage.dataset_version_dataframe(live).shape == (1000, 11)
+    # A backup of the old wrapped key is useless without the old master key, which is gone.
+    with pytest.raises(storage.SnapshotUnreadable):
+        storage.unwrap_data_key(old_wrapped, storage.key_id(old_key))
+    entry = LedgerEntry.objects.get(kind="registry.master_key_rotated")
+    assert entry.payload == {
+        "old_key_id": storage.key_id(old_key), "new_key_id": storage.key_id(new_key), "rewrapped_data_keys": 1
+    }
+    with pytest.raises(Exception, match="administrators"):
+        from governance.services.registry import master_key_rotate
+
+        master_key_rotate(actor=make_user("Compliance Officer", [unit]))
+
+
+def test_interrupted_rotation_still_reads_and_resumes(settings, tmp_path, storage_key_files, make_german_credit_version, unit):
+    import shutil
+
+    from governance.services.registry import master_key_rotate
+
+    master = tmp_path / "master.key"
+    shutil.copy(storage_key_files[0], master)
+    settings.CUSTOS_MASTER_KEY_FILE = str(master)
+    dv = make_german_credit_version(unit)
+    storage.generate_key_file(tmp_path / "master.key.new")  # a rotation that stopped before its transaction
+    assert len(storage.master_keys()) == 2
+    assert storage.dataset_version_dataframe(dv).shape[0] == 1000
+    result = master_key_rotate()
+    assert result["rewrapped_data_keys"] == 1
+    assert storage.dataset_version_dataframe(dv).shape[0] == 1000

@@ -19,8 +19,26 @@ class Command(BaseCommand):
         keys_sub = keys.add_subparsers(dest="keys_action", required=True)
         gen = keys_sub.add_parser("generate", help="Create CUSTOS_MASTER_KEY_FILE and CUSTOS_INDEX_KEY_FILE.")
         gen.add_argument("--if-missing", action="store_true", help="Keep key files that exist.")
+        keys_sub.add_parser(
+            "rotate-master",
+            help="Rewrap every live snapshot data key under a new master key and replace CUSTOS_MASTER_KEY_FILE.",
+        )
 
     def handle(self, *args, action, keys_action, if_missing=False, **opts):
+        if keys_action == "rotate-master":
+            from django.core.exceptions import ValidationError
+
+            from ...services.registry import master_key_rotate
+
+            try:
+                result = master_key_rotate()
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from None
+            self.stdout.write(
+                f"Master key {result['old_key_id']} -> {result['new_key_id']}: "
+                f"{result['rewrapped_data_keys']} data key(s) rewrapped. Destroy any copy of the old key file."
+            )
+            return
         for name in ("CUSTOS_MASTER_KEY", "CUSTOS_INDEX_KEY"):
             path = getattr(settings, f"{name}_FILE")
             if not path:
