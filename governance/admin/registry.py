@@ -80,10 +80,24 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "storage", "row_count", "short_sha256", "created_at"]
     list_filter = ["storage", "dataset__business_unit"]
     search_fields = ["dataset__name", "version", "sha256"]
+    extra_readonly = ("data_key", "indexed_subjects")
 
     @admin.display(description="SHA-256")
     def short_sha256(self, obj):
         return obj.sha256[:16]
+
+    @admin.display(description="Data key")
+    def data_key(self, obj):
+        key = getattr(obj, "snapshot_key", None)
+        if key is None:
+            return "— (not stored by Custos)"
+        if key.destroyed_at:
+            return f"destroyed {key.destroyed_at:%Y-%m-%d %H:%M} UTC: the snapshot is unreadable"
+        return f"live, wrapped by master key {key.master_key_id}"
+
+    @admin.display(description="Subjects in the index")
+    def indexed_subjects(self, obj):
+        return obj.subject_index.count()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)

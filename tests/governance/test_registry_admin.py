@@ -46,6 +46,7 @@ def test_dataset_version_page_draws_downstream(unit, make_user, credit_model_ver
     page = client.get(f"/admin/governance/datasetversion/{dv.pk}/change/").content.decode()
     assert "Downstream lineage" in page and f"modelversion:{credit_model_version.pk}" in page
     assert "wrapped_key" not in page
+    assert "live, wrapped by master key" in page and "1000" in page
 
 
 def test_admin_add_goes_through_the_service(unit, other_unit, make_user):

@@ -239,3 +239,13 @@ def test_upload_handler_stops_a_stream_without_content_length(tmp_path):
     with pytest.raises(PayloadTooLarge):
         handler.receive_data_chunk(b"678901", 5)
     assert not os.path.exists(path)
+
+
+def test_parquet_upload_infers_the_format_from_the_name(token_client, dataset_id, tmp_path):
+    path = tmp_path / "g.parquet"
+    credit.german_credit_frame().to_parquet(path)
+    response = _upload(token_client, dataset_id, path.read_bytes(), name="snapshot.parquet")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["file_format"] == "parquet" and body["row_count"] == 1000
+    assert SubjectIndexEntry.objects.filter(dataset_version_id=body["id"]).count() == 1000
