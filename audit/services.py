@@ -44,12 +44,24 @@ def key_subject(key_id: str) -> str:
 
 
 def _lock_head() -> LedgerHead:
-    """Lock and return the head row, creating it if a flush removed it."""
-    try:
-        return LedgerHead.objects.select_for_update().get(id=1)
-    except LedgerHead.DoesNotExist:
+    """Lock and return the head row, creating it if a flush removed it.
+
+    Raw SQL: this runs once per append and its cost adds to the time the lock is held.
+    """
+    connection = transaction.get_connection()
+    sql = "SELECT size, last_hash, frontier, key_id FROM audit_ledgerhead WHERE id = 1"
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"  # SQLite needs none: its IMMEDIATE transactions already serialise writers
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    if row is None:
         LedgerHead.objects.bulk_create([LedgerHead(id=1)], ignore_conflicts=True)
-        return LedgerHead.objects.select_for_update().get(id=1)
+        return _lock_head()
+    size, last_hash, frontier, key_id = row
+    head = LedgerHead(id=1, size=size, last_hash=bytes(last_hash), frontier=bytes(frontier), key_id=key_id)
+    head._state.adding, head._state.db = False, connection.alias
+    return head
 
 
 def _write(head: LedgerHead, key: SigningKey, *, kind, subject, payload, actor) -> LedgerEntry:
