@@ -54,8 +54,8 @@ class AppendOnlyModel(models.Model):
 class LedgerEntry(models.Model):
     seq = models.BigIntegerField(primary_key=True, help_text="Sequence number, gapless from 0.")
     created_at = models.DateTimeField(help_text="UTC time of the append.")
-    kind = models.CharField(max_length=100, db_index=True, help_text="Dotted event name.")
-    subject = models.CharField(max_length=200, db_index=True, help_text="'app.model:pk' of the subject.")
+    kind = models.CharField(max_length=100, help_text="Dotted event name.")
+    subject = models.CharField(max_length=200, help_text="'app.model:pk' of the subject.")
     actor = models.CharField(max_length=150, help_text="User name of the person or service account.")
     payload = models.JSONField(default=dict)
     prev_hash = models.BinaryField(max_length=32, help_text="Hash of the previous entry (32 zero bytes for seq 0).")
@@ -68,6 +68,11 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["seq"]
         verbose_name_plural = "ledger entries"
+        # Plain b-tree indexes (no LIKE-pattern twins on PostgreSQL): every append maintains them.
+        indexes = [
+            models.Index(fields=["kind", "seq"], name="audit_entry_kind_seq"),
+            models.Index(fields=["subject", "seq"], name="audit_entry_subject_seq"),
+        ]
         permissions = [("export_ledgerentry", "Can export evidence bundles")]
 
     def __str__(self):

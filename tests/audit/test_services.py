@@ -235,3 +235,14 @@ def test_missing_key_is_a_clear_configuration_error(db, settings, tmp_path):
     settings.CUSTOS_SIGNING_KEY_FILE = str(tmp_path / "absent.key")
     with pytest.raises(ImproperlyConfigured, match="does not exist"):
         ledger_append(kind="test.recorded", subject="governance.model:1", payload={}, actor=None)
+
+
+def test_every_append_only_trigger_survives_the_migrations(db):
+    """SQLite rebuilds a table to alter it, dropping its triggers: the migrations must restore them."""
+    if connection.vendor == "postgresql":
+        names = {r[0] for r in raw("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O'")}
+        expected = {f"{t}_{s}" for t in ("audit_ledgerentry", "audit_treenode", "audit_checkpoint") for s in ("append_only", "no_truncate")}
+    else:
+        names = {r[0] for r in raw("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        expected = {f"{t}_{s}" for t in ("audit_ledgerentry", "audit_treenode", "audit_checkpoint") for s in ("no_update", "no_delete")}
+    assert expected <= names
