@@ -43,6 +43,18 @@ def key_subject(key_id: str) -> str:
     return f"audit.key:{key_id}"
 
 
+def _prepared_cursor(connection):
+    """A psycopg cursor with server-side binding on Django's connection (same transaction).
+
+    Django's default client-side binding cannot prepare statements; the two statements every
+    append runs while holding the lock are parsed and planned once per connection instead.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
 def _lock_head() -> LedgerHead:
     """Lock and return the head row, creating it if a flush removed it.
 
@@ -52,9 +64,14 @@ def _lock_head() -> LedgerHead:
     sql = "SELECT size, last_hash, frontier, key_id FROM audit_ledgerhead WHERE id = 1"
     if connection.features.has_select_for_update:
         sql += " FOR UPDATE"  # SQLite needs none: its IMMEDIATE transactions already serialise writers
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        row = cursor.fetchone()
+    if connection.vendor == "postgresql":
+        with _prepared_cursor(connection) as cursor:
+            cursor.execute(sql, prepare=True)
+            row = cursor.fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            row = cursor.fetchone()
     if row is None:
         LedgerHead.objects.bulk_create([LedgerHead(id=1)], ignore_conflicts=True)
         return _lock_head()
@@ -128,7 +145,7 @@ def _save_head(head: LedgerHead) -> None:
         columns.append([json.dumps(e.payload) for e in entries])
         columns += [[bytes(getattr(e, f)) for e in entries] for f in ("prev_hash", "entry_hash", "signature")]
         columns.append([e.key_id for e in entries])
-        with connection.cursor() as cursor:
+        with _prepared_cursor(connection) as cursor:
             cursor.execute(
                 _POSTGRES_PERSIST,
                 [
@@ -140,6 +157,7 @@ def _save_head(head: LedgerHead) -> None:
                     bytes(head.frontier),
                     head.key_id,
                 ],
+                prepare=True,
             )
         for e in entries:
             e._state.adding, e._state.db = False, connection.alias
