@@ -78,7 +78,6 @@ class ChainVerifier:
         self.active: str | None = None
         self.want_roots = set(want_roots)
         self.roots_at: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
-        self.leaf_hashes_seen = 0
 
     @property
     def root(self) -> bytes:
