@@ -32,6 +32,7 @@ demo: migrate
 	$(PY) manage.py ledger keys generate --if-missing
 	$(PY) manage.py registry keys generate --if-missing
 	$(PY) manage.py demo
+	$(PY) manage.py ledger checkpoint
 
 run: demo
 	@echo "Serving Custos on http://$(HOST)/admin/ (API: http://$(HOST)/api/v1/docs/)"
