@@ -87,12 +87,28 @@ def raise_if_bad_name(name: str) -> None:
         raise NoteError(f"Key name {name!r} must be non-empty, without spaces or '+'.")
 
 
+def raise_if_not_note_chars(text: str) -> None:
+    """Refuse what Go's note.Open rejects in a whole note: invalid UTF-8, or a control character but newline.
+
+    A tab or a carriage return (a CRLF line ending) signs and verifies fine byte for byte, but
+    standard verifiers refuse the note as malformed, so Custos neither signs nor accepts one.
+    """
+    bad = next((c for c in text if c < " " and c != "\n"), None)
+    if bad is not None:
+        raise NoteError(f"A note may hold no control character but newline (found {bad!r}).")
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise NoteError("A note must be valid UTF-8.") from exc
+
+
 def sign_note(text: str, name: str, private_key) -> str:
     """Return TEXT signed as a note by an Ed25519 private key object under NAME."""
     from cryptography.hazmat.primitives import serialization
 
     if not text.endswith("\n"):
         raise NoteError("A note's text must end with a newline.")
+    raise_if_not_note_chars(text)
     raise_if_bad_name(name)
     public = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     signature = private_key.sign(text.encode())
@@ -111,6 +127,7 @@ def parse_note(note: str) -> tuple[str, list[NoteSignature]]:
     """Split a signed note into its text and signatures; raise NoteError when malformed."""
     if not isinstance(note, str) or not note.endswith("\n"):
         raise NoteError("A signed note ends with a newline.")
+    raise_if_not_note_chars(note)
     sep = note.rfind("\n\n")
     if sep < 0:
         raise NoteError("A signed note has a blank line between its text and its signatures.")
