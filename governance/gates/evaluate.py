@@ -78,8 +78,14 @@ def _label_mask(series: pd.Series, positive_label):
     return series.astype(str).to_numpy() == str(positive_label)
 
 
+def model_classes(estimator) -> list:
+    """The model's class labels; a bare binary booster (no ``classes_``) outputs classes 0 and 1."""
+    classes = getattr(estimator, "classes_", None)
+    return list(classes) if classes is not None else [0, 1]
+
+
 def _positive_index(estimator, positive_label):
-    classes = [str(c) for c in getattr(estimator, "classes_", [])]
+    classes = [str(c) for c in model_classes(estimator)]
     if str(positive_label) not in classes:
         raise GateInputError(
             f"The model's classes are {', '.join(classes) or '(unknown)'}; the positive label "
@@ -98,7 +104,7 @@ def predict(estimator, frame, positive_index):
         if has_proba:
             proba = estimator.predict_proba(part)
             scores.append(proba[:, positive_index])
-            labels.append(np.asarray(estimator.classes_)[np.argmax(proba, axis=1)])
+            labels.append(np.asarray(model_classes(estimator))[np.argmax(proba, axis=1)])
         else:
             labels.append(np.asarray(estimator.predict(part)))
             if hasattr(estimator, "decision_function"):

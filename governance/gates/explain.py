@@ -61,11 +61,17 @@ def explainer_kind(final) -> str:
         tree_types.append(lightgbm.LGBMClassifier)
     except ImportError:  # pragma: no cover - an optional framework
         pass
-    if isinstance(final, tuple(tree_types)):
+    if isinstance(final, tuple(tree_types)) or _lightgbm_booster(final) is not None:
         return TREE
     if isinstance(final, (LinearClassifierMixin, LinearModel)):
         return LINEAR
     return PERMUTATION
+
+
+def _lightgbm_booster(final):
+    """The lightgbm Booster inside a registry wrapper of a LightGBM text model, if any."""
+    booster = getattr(final, "booster", None)
+    return booster if type(booster).__module__.startswith("lightgbm") else None
 
 
 def _transformed_names(prep, final, raw_columns):
@@ -146,6 +152,8 @@ def model_output(final, kind, matrix, names, positive_index) -> tuple[np.ndarray
         return final.predict_proba(x)[:, positive_index], "probability"
     if kind == TREE and type(final).__module__.startswith("xgboost"):
         margin = final.predict(x, output_margin=True)
+    elif kind == TREE and _lightgbm_booster(final) is not None:
+        margin = _lightgbm_booster(final).predict(matrix, raw_score=True)
     elif kind == TREE and type(final).__module__.startswith("lightgbm"):
         margin = final.predict(x, raw_score=True)
     elif kind in (TREE, LINEAR):
@@ -212,7 +220,8 @@ def explain(estimator, frame: pd.DataFrame, *, positive_index, background_rows, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # feature-name warnings of array inputs
         if kind == TREE:
-            explainer = shap.TreeExplainer(final, data=background, feature_perturbation="interventional")
+            tree_model = _lightgbm_booster(final) or final
+            explainer = shap.TreeExplainer(tree_model, data=background, feature_perturbation="interventional")
             values = explainer.shap_values(explained, check_additivity=False)
             values, base = _select_output(values, explainer.expected_value, positive_index)
             exact = True

@@ -112,3 +112,40 @@ def test_tree_model_without_pipeline(german):
                                 feature_perturbation="interventional").shap_values(
         x.iloc[figures["explained_indices"]].to_numpy(float))
     assert figures["importance"]["age"] == pytest.approx(np.abs(direct[:, 2]).mean(), abs=1e-12)
+
+
+def test_bare_lightgbm_booster_as_the_registry_loads_it(german):
+    """A LightGBM text model comes back from the registry as a Booster in a thin wrapper
+    without classes_; it still gets the exact TreeExplainer."""
+    import lightgbm
+
+    from governance.gates import evaluate
+
+    from .conftest import credit_policy
+
+    x = german[NUMERIC]
+    booster = lightgbm.train({"objective": "binary", "verbose": -1, "seed": 0, "num_leaves": 8},
+                             lightgbm.Dataset(x, german["risk"]), num_boost_round=20)
+
+    class Wrapper:  # the shape of governance.artifacts.LightGBMClassifierModel
+        def __init__(self, booster):
+            self.booster = booster
+            self.feature_names_in_ = np.array(booster.feature_name(), dtype=object)
+
+        def predict_proba(self, X):
+            p = np.asarray(self.booster.predict(X))
+            return np.column_stack([1 - p, p])
+
+        def predict(self, X):
+            return self.predict_proba(X).argmax(axis=1)
+
+    model = Wrapper(lightgbm.Booster(model_str=booster.model_to_string()))
+    figures = explain(model, x, positive_index=1, background_rows=40, explained_rows=50, seed=1,
+                      time_budget_seconds=60)
+    assert figures["explainer"] == "tree" and figures["model_output"] == "log_odds"
+    assert figures["additivity_error"] < 1e-6
+    policy = credit_policy()
+    policy["fairness"] = {**policy["fairness"], "sensitive_features": [{"column": "age", "cut_points": [25]}]}
+    result = evaluate(model, german, label_column="risk", positive_label=1, policy=policy, seed=1)
+    assert result["verdict"] in ("passed", "failed", "inconclusive")
+    assert result["explainability"]["explainer"] == "tree"
