@@ -1,4 +1,5 @@
 from .access import BusinessUnit, ServiceToken
+from .gates import GatePolicy, GatePolicyAssignment, GateRun
 from .registry import (
     AnnexIIICategory,
     CodeVersion,
@@ -33,4 +34,7 @@ __all__ = [
     "TrainingRun",
     "TrainingRunInput",
     "TrainingRunOutput",
+    "GatePolicy",
+    "GatePolicyAssignment",
+    "GateRun",
 ]
