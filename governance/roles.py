@@ -98,6 +98,20 @@ ROLE_PERMISSIONS = {
 }
 
 
+# Release gates (issue 5): who may read runs and policies, submit runs, publish policies and
+# re-verify runs. Added per role here so the registry's lists above stay as they were.
+_GATE_PERMISSIONS = {
+    DATA_SCIENTIST: ["view_gatepolicy", "view_gatepolicyassignment", "view_gaterun", "add_gaterun"],
+    PIPELINE: ["view_gatepolicy", "view_gatepolicyassignment", "view_gaterun", "add_gaterun"],
+    COMPLIANCE_OFFICER: ["view_gatepolicy", "add_gatepolicy", "view_gatepolicyassignment", "view_gaterun",
+                         "reverify_gaterun"],
+    MODEL_RISK_VALIDATOR: ["view_gatepolicy", "add_gatepolicy", "view_gatepolicyassignment", "view_gaterun",
+                           "add_gaterun", "reverify_gaterun"],
+    AUDITOR: ["view_gatepolicy", "view_gatepolicyassignment", "view_gaterun", "reverify_gaterun"],
+}
+for _role, _codenames in _GATE_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + [f"governance.{c}" for c in _codenames]
+
 def _permissions(names):
     perms = []
     for name in names:

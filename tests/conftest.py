@@ -230,3 +230,47 @@ def _flush_lifts_ledger_triggers():
     flush.Command.handle = handle
     yield
     flush.Command.handle = original
+
+
+# --- release gates: a published credit policy and two credit models that pass and fail it ---
+
+
+@pytest.fixture
+def gate_policy(db):
+    """The retail-credit gate policy (version 1), published by the system."""
+    from governance.gates.credit_models import credit_policy_document
+    from governance.services.gates import gate_policy_publish
+
+    return gate_policy_publish(name="retail-credit", document=credit_policy_document(explained_rows=100))
+
+
+@pytest.fixture(scope="session")
+def gate_model_artifacts():
+    """skops bytes of {"fair": model without sex, "skewed": model with sex skewed against women}."""
+    import skops.io as sio
+
+    from governance.credit import german_credit_frame
+    from governance.gates.credit_models import train_fair_model, train_skewed_model
+
+    df = german_credit_frame()
+    return {"fair": sio.dumps(train_fair_model(df)), "skewed": sio.dumps(train_skewed_model(df))}
+
+
+@pytest.fixture
+def make_gate_model_version(db, gate_model_artifacts):
+    """make(unit, kind="fair"|"skewed", *, version=None, name="credit-gates") -> ModelVersion
+    of a high-risk credit model."""
+    from governance.models import MLModel
+    from governance.services.registry import model_create, model_version_register
+
+    def make(unit, kind="fair", *, version=None, name="credit-gates", actor=None):
+        model = MLModel.objects.filter(business_unit=unit, name=name).first() or model_create(
+            business_unit=unit, name=name, intended_purpose="Score consumer credit applications.",
+            risk_tier="high", annex_iii_category="creditworthiness", actor=actor,
+        )
+        version = version or f"{kind}-{model.versions.count() + 1}"
+        return model_version_register(
+            model=model, version=version, artifact=gate_model_artifacts[kind], artifact_format="skops", actor=actor
+        )
+
+    return make

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import access, openlineage, registry
+from . import access, gates, openlineage, registry
 
 urlpatterns = [
     path("me", access.MeView.as_view(), name="me"),
@@ -29,4 +29,9 @@ urlpatterns = [
     path("subjects/lookup", registry.SubjectLookupView.as_view(), name="subject-lookup"),
     # OpenLineage ingestion (the path Marquez serves)
     path("lineage", openlineage.OpenLineageView.as_view(), name="openlineage"),
+    # release gates
+    path("gates/runs", gates.GateRunListCreateView.as_view(), name="gate-runs"),
+    path("gates/runs/<int:pk>", gates.GateRunDetailView.as_view(), name="gate-run"),
+    path("gates/policies", gates.GatePolicyListCreateView.as_view(), name="gate-policies"),
+    path("gates/policies/<int:pk>", gates.GatePolicyDetailView.as_view(), name="gate-policy"),
 ]

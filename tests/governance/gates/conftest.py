@@ -1,16 +1,14 @@
 """Real German credit data and real models for the gate tests (no database needed)."""
 
-import numpy as np
 import pandas as pd
 import pytest
 from django.conf import settings
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from governance.gates.policy import HIGH_RISK_DEFAULT
+from governance.gates.credit_models import credit_policy_document, train_fair_model, train_skewed_model
 
 CATEGORICAL = ["job", "housing", "saving_accounts", "checking_account", "purpose"]
 NUMERIC = ["credit_amount", "duration", "age"]
@@ -32,20 +30,13 @@ def credit_pipeline(categorical, estimator, *, scale=False):
 @pytest.fixture(scope="session")
 def fair_model(german):
     """Gradient boosting without `sex` among its inputs."""
-    model = credit_pipeline(CATEGORICAL, GradientBoostingClassifier(random_state=0))
-    return model.fit(german[CATEGORICAL + NUMERIC], german["risk"])
+    return train_fair_model(german)
 
 
 @pytest.fixture(scope="session")
 def skewed_model(german):
-    """Gradient boosting with `sex` as an input, trained on labels skewed against women:
-    60 % of the women's labels were turned into 'bad risk'."""
-    rng = np.random.default_rng(0)
-    labels = german["risk"].copy()
-    women = (german["sex"] == "female").to_numpy()
-    labels[women & (rng.random(len(german)) < 0.6)] = 0
-    model = credit_pipeline(["sex", *CATEGORICAL], GradientBoostingClassifier(random_state=0))
-    return model.fit(german[["sex", *CATEGORICAL, *NUMERIC]], labels)
+    """Gradient boosting with `sex` as an input, trained on labels skewed against women."""
+    return train_skewed_model(german)
 
 
 @pytest.fixture(scope="session")
@@ -55,20 +46,4 @@ def linear_model(german):
 
 
 def credit_policy(**explainability):
-    """The high-risk default with `sex` named, without equalized odds (on 1,000 rows its
-    interval is too wide to decide: see test_default_policy_is_inconclusive_on_small_data),
-    and a small SHAP sample to keep tests quick."""
-    policy = {
-        **HIGH_RISK_DEFAULT,
-        "fairness": {
-            **HIGH_RISK_DEFAULT["fairness"],
-            "sensitive_features": [{"column": "sex"}],
-            "metrics": {
-                "demographic_parity_ratio": {"min": 0.8},
-                "demographic_parity_difference": {"max": 0.1},
-                "equal_opportunity_difference": {"max": 0.1},
-            },
-        },
-        "explainability": {**HIGH_RISK_DEFAULT["explainability"], "explained_rows": 200, **explainability},
-    }
-    return policy
+    return credit_policy_document(**explainability)

@@ -1,0 +1,174 @@
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from audit.models import LedgerEntry
+from governance import roles
+from governance.gates import differences
+from governance.gates.credit_models import credit_policy_document
+from governance.gates.policy import HIGH_RISK_DEFAULT, policy_digest
+from governance.models import GatePolicy, GateRun, ImmutableError
+from governance.services.gates import (
+    gate_policy_assign,
+    gate_policy_for_model,
+    gate_policy_publish,
+    gate_run_reverify,
+    gate_run_submit,
+)
+
+
+@pytest.fixture
+def submit(django_capture_on_commit_callbacks):
+    """gate_run_submit, then run the task queued for after the commit (as eager Celery does)."""
+
+    def call(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            run = gate_run_submit(**kwargs)
+        run.refresh_from_db()
+        return run
+
+    return call
+
+
+def _entries(kind, subject=None):
+    qs = LedgerEntry.objects.filter(kind=kind)
+    return list(qs.filter(subject=subject) if subject else qs)
+
+
+def test_publishing_versions_a_policy_and_ledgers_its_digest(db, make_user):
+    officer = make_user(roles.COMPLIANCE_OFFICER)
+    v1 = gate_policy_publish(name="credit", document=credit_policy_document(), actor=officer)
+    assert (v1.version, v1.digest) == (1, policy_digest(credit_policy_document()))
+    changed = credit_policy_document()
+    changed["fairness"]["min_group_size"] = 50
+    v2 = gate_policy_publish(name="credit", document=changed, actor=officer)
+    assert v2.version == 2 and v2.digest != v1.digest
+    entry = _entries("gates.policy_published", v2.ledger_subject)[0]
+    assert entry.payload == {"name": "credit", "version": 2, "digest": v2.digest, "previous_digest": v1.digest}
+    assert entry.actor == officer.username
+    with pytest.raises(ValidationError, match="identical"):
+        gate_policy_publish(name="credit", document=changed, actor=officer)
+    with pytest.raises(ImmutableError):
+        v1.save()
+
+
+def test_invalid_policy_and_unauthorised_publisher_are_refused(db, make_user):
+    with pytest.raises(ValidationError, match="fairness/bootstrap/confidence"):
+        gate_policy_publish(name="bad", document={**HIGH_RISK_DEFAULT, "fairness": {"bootstrap": {"confidence": 2}}})
+    scientist = make_user(roles.DATA_SCIENTIST)
+    with pytest.raises(PermissionDenied):
+        gate_policy_publish(name="mine", document=HIGH_RISK_DEFAULT, actor=scientist)
+    assert not GatePolicy.objects.exists() and not _entries("gates.policy_published")
+
+
+def test_assignment_per_tier_with_a_model_override(db, unit, make_gate_model_version):
+    mv = make_gate_model_version(unit)
+    gate_policy_publish(name="high-default", document=HIGH_RISK_DEFAULT)
+    override = gate_policy_publish(name="retail-credit", document=credit_policy_document())
+    assert gate_policy_for_model(mv.model) is None
+    gate_policy_assign(policy_name="high-default", risk_tier="high")
+    assert gate_policy_for_model(mv.model).name == "high-default"
+    gate_policy_assign(policy_name="retail-credit", model=mv.model)
+    assert gate_policy_for_model(mv.model) == override
+    newer = gate_policy_publish(name="retail-credit", document={**credit_policy_document(), "description": "v2"})
+    assert gate_policy_for_model(mv.model) == newer  # an assignment follows the latest version
+    assert len(_entries("gates.policy_assigned")) == 2
+    with pytest.raises(ValidationError):
+        gate_policy_assign(policy_name="nope", risk_tier="high")
+
+
+def test_fair_model_passes_and_skewed_model_fails(submit, unit, make_user, gate_policy, german_credit_version,
+                                                  make_gate_model_version):
+    scientist = make_user(roles.DATA_SCIENTIST, [unit])
+    fair = submit(model_version=make_gate_model_version(unit, "fair"), dataset_version=german_credit_version,
+                           label_column="risk", positive_label="1", policy=gate_policy, seed=7, actor=scientist)
+    skewed = submit(model_version=make_gate_model_version(unit, "skewed"),
+                             dataset_version=german_credit_version, label_column="risk", positive_label="1",
+                             policy=gate_policy, seed=7, actor=scientist)
+    fair.refresh_from_db()
+    skewed.refresh_from_db()
+    assert fair.status == GateRun.Status.PASSED, fair.reason
+    assert skewed.status == GateRun.Status.FAILED
+    assert "demographic_parity_ratio by sex" in skewed.reason
+    assert fair.result["model_sha256"] == fair.model_version.artifact_sha256
+    assert fair.result["dataset_sha256"] == german_credit_version.sha256
+    # the ledger holds submission, start and finish; the finish carries the summary
+    kinds = [e.kind for e in LedgerEntry.objects.filter(subject=skewed.ledger_subject)]
+    assert kinds == ["gates.run_submitted", "gates.run_started", "gates.run_finished"]
+    finished = _entries("gates.run_finished", skewed.ledger_subject)[0].payload
+    assert finished["verdict"] == "failed" and finished["result_digest"] == skewed.result_digest
+    assert finished["predictions_digest"] == skewed.result["predictions"]["digest"]
+    assert "raw_values" not in str(finished) and "applicant" not in str(finished)
+    # the fair model's later version is compared against the passed run (regression, nDCG)
+    later = submit(model_version=make_gate_model_version(unit, "fair"), dataset_version=german_credit_version,
+                            label_column="risk", positive_label="1", policy=gate_policy, seed=7, actor=scientist)
+    later.refresh_from_db()
+    assert later.baseline == fair
+    stability = [c for c in later.result["checks"] if c["name"] == "ranking stability (nDCG)"][0]
+    assert stability["value"] == pytest.approx(1.0)
+    regression = [c for c in later.result["checks"] if c["name"] == "roc_auc regression"][0]
+    assert regression["previous"] == fair.result["performance"]["roc_auc"]
+
+
+def test_reverify_reproduces_and_detects_tampering(submit, unit, make_user, gate_policy, german_credit_version,
+                                                   make_gate_model_version):
+    run = submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
+                          label_column="risk", positive_label="1", policy=gate_policy, seed=3)
+    run.refresh_from_db()
+    auditor = make_user(roles.AUDITOR)
+    assert gate_run_reverify(run=run, actor=auditor) == []
+    assert _entries("gates.run_reverified", run.ledger_subject)[0].payload["reproduced"] is True
+    run.result["fairness"]["features"][0]["groups"][0]["selection_rate"] += 0.01
+    found = gate_run_reverify(run=run)
+    assert any("selection_rate" in d for d in found)
+    scientist = make_user(roles.DATA_SCIENTIST, [unit])
+    with pytest.raises(PermissionDenied):
+        gate_run_reverify(run=run, actor=scientist)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"label_column": "outcome"}, "label column 'outcome' is not in"),
+        ({"policy_patch": {"sensitive_features": [{"column": "religion"}]}}, "Sensitive features not in"),
+    ],
+)
+def test_bad_input_known_at_submission_is_refused(unit, german_credit_version, make_gate_model_version, kwargs,
+                                                  message):
+    document = credit_policy_document()
+    document["fairness"] = {**document["fairness"], **kwargs.pop("policy_patch", {})}
+    policy = gate_policy_publish(name="p", document=document)
+    args = {"label_column": "risk", "positive_label": "1", **kwargs}
+    with pytest.raises(ValidationError, match=message):
+        gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
+                        policy=policy, **args)
+    assert not GateRun.objects.exists() and not _entries("gates.run_submitted")
+
+
+def test_bad_input_found_while_running_is_an_error_with_the_reason(submit, unit, gate_policy, make_german_credit_version,
+                                                                   make_gate_model_version, tmp_path):
+    from governance.credit import german_credit_frame
+
+    df = german_credit_frame()
+    df.loc[::7, "risk"] = 2  # a third label value: only visible in the data
+    path = tmp_path / "three-labels.csv"
+    df.to_csv(path, index=False)
+    dv = make_german_credit_version(unit, version="three-labels", path=path)
+    run = submit(model_version=make_gate_model_version(unit), dataset_version=dv, label_column="risk",
+                          positive_label="1", policy=gate_policy)
+    run.refresh_from_db()
+    assert run.status == GateRun.Status.ERROR
+    assert "values other than two classes" in run.reason
+    assert _entries("gates.run_finished", run.ledger_subject)[0].payload["verdict"] == "error"
+
+
+def test_submission_needs_a_policy_and_unit_access(unit, other_unit, make_user, german_credit_version,
+                                                   make_gate_model_version):
+    mv = make_gate_model_version(unit)
+    with pytest.raises(ValidationError, match="No gate policy is assigned"):
+        gate_run_submit(model_version=mv, dataset_version=german_credit_version, label_column="risk",
+                        positive_label="1")
+    outsider = make_user(roles.DATA_SCIENTIST, [other_unit])
+    policy = gate_policy_publish(name="x", document=credit_policy_document())
+    with pytest.raises(PermissionDenied):
+        gate_run_submit(model_version=mv, dataset_version=german_credit_version, label_column="risk",
+                        positive_label="1", policy=policy, actor=outsider)
