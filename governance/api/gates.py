@@ -71,7 +71,7 @@ class GateRunDetailOutput(GateRunOutput):
 class GateRunListCreateView(ListAPIView):
     """List the gate runs of your units, or submit one (it runs as a background task)."""
 
-    class InputSerializer(serializers.Serializer):
+    class GateRunSubmitInputSerializer(serializers.Serializer):
         model_version = serializers.IntegerField()
         dataset_version = serializers.IntegerField(help_text="A logged evaluation snapshot stored by Custos.")
         label_column = serializers.CharField(max_length=200)
@@ -102,9 +102,9 @@ class GateRunListCreateView(ListAPIView):
                 raise exceptions.ValidationError({field: ["An integer id."]})
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=InputSerializer, responses={202: GateRunDetailOutput})
+    @extend_schema(request=GateRunSubmitInputSerializer, responses={202: GateRunDetailOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.GateRunSubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         model_version = model_versions_for(request.user).filter(pk=v["model_version"]).first()
@@ -146,7 +146,7 @@ class GateRunDetailView(APIView):
 class GatePolicyListCreateView(ListAPIView):
     """Published gate policy versions; publish a new version (compliance officers)."""
 
-    class InputSerializer(serializers.Serializer):
+    class GatePolicyPublishInputSerializer(serializers.Serializer):
         name = serializers.SlugField(max_length=100)
         document = serializers.JSONField(help_text="A custos.gate-policy/1 document.")
 
@@ -163,9 +163,9 @@ class GatePolicyListCreateView(ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=InputSerializer, responses={201: GatePolicyOutput})
+    @extend_schema(request=GatePolicyPublishInputSerializer, responses={201: GatePolicyOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.GatePolicyPublishInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if not isinstance(data.validated_data["document"], dict):
             raise exceptions.ValidationError({"document": ["A JSON object."]})

@@ -17,11 +17,13 @@ from audit.services import ledger_append
 from .. import artifacts, storage
 from ..gates import GateInputError, PolicyError, differences, evaluate, input_problems, policy_parse, summary
 from ..gates.evaluate import sensitive_specs
-from ..models import DatasetVersion, GatePolicy, GatePolicyAssignment, GateRun, MLModel, ModelVersion
+from ..gates.policy import HIGH_RISK_DEFAULT
+from ..models import DatasetVersion, GatePolicy, GatePolicyAssignment, GateRun, MLModel, ModelVersion, RiskTier
 from ..selectors.access import can_access_unit
 from .registry import require_unit_permission
 
 SEED_LIMIT = 2**31
+DEFAULT_POLICY_NAME = "high-risk-default"
 
 
 def _require_perm(actor, perm):
@@ -96,6 +98,19 @@ def gate_policy_assign(*, policy_name: str, risk_tier: str = "", model: MLModel 
         actor=actor,
     )
     return assignment
+
+
+def gate_policy_install_defaults(*, out=lambda line: None, actor=None) -> GatePolicy:
+    """Publish the shipped high-risk default (unless published) and assign it to the high risk
+    tier (unless the tier has a policy). Idempotent."""
+    policy = GatePolicy.objects.filter(name=DEFAULT_POLICY_NAME).order_by("-version").first()
+    if policy is None:
+        policy = gate_policy_publish(name=DEFAULT_POLICY_NAME, document=HIGH_RISK_DEFAULT, actor=actor)
+        out(f"  published gate policy {policy} ({policy.digest[:16]})")
+    if not GatePolicyAssignment.objects.filter(risk_tier=RiskTier.HIGH, model__isnull=True).exists():
+        gate_policy_assign(policy_name=DEFAULT_POLICY_NAME, risk_tier=RiskTier.HIGH, actor=actor)
+        out(f"  assigned {DEFAULT_POLICY_NAME} to the high risk tier")
+    return policy
 
 
 def gate_policy_for_model(model: MLModel) -> GatePolicy | None:
