@@ -75,7 +75,12 @@ def input_problems(*, features, columns, label_column, sensitive_columns, label_
 
 def _label_mask(series: pd.Series, positive_label):
     """Boolean mask of positive labels; labels compare as strings so '1' and 1 agree."""
-    return series.astype(str).to_numpy() == str(positive_label)
+    text = str(positive_label)
+    values = series.dropna().unique()
+    matches = [v for v in values if str(v) == text]
+    if not matches:
+        return np.zeros(len(series), dtype=bool)
+    return (series == matches[0]).to_numpy(dtype=bool)  # no per-row strings: bounded memory
 
 
 def model_classes(estimator) -> list:
@@ -94,25 +99,25 @@ def _positive_index(estimator, positive_label):
     return classes.index(str(positive_label))
 
 
-def predict(estimator, frame, positive_index):
-    """Predicted labels (as the model's class labels) and positive-class scores, in chunks so
-    that memory stays bounded on large evaluation sets."""
-    labels, scores = [], []
+def predict(estimator, frame, positive_index, positive_label):
+    """Predicted positives (booleans) and positive-class scores, in chunks so that memory
+    stays bounded on large evaluation sets."""
+    positives, scores = [], []
     has_proba = hasattr(estimator, "predict_proba")
     for start in range(0, len(frame), PREDICT_CHUNK):
         part = frame.iloc[start:start + PREDICT_CHUNK]
         if has_proba:
-            proba = estimator.predict_proba(part)
-            scores.append(proba[:, positive_index])
-            labels.append(np.asarray(model_classes(estimator))[np.argmax(proba, axis=1)])
+            proba = np.asarray(estimator.predict_proba(part))
+            scores.append(proba[:, positive_index].astype(float))
+            positives.append(np.argmax(proba, axis=1) == positive_index)
         else:
-            labels.append(np.asarray(estimator.predict(part)))
+            positives.append(_label_mask(pd.Series(np.asarray(estimator.predict(part))), positive_label))
             if hasattr(estimator, "decision_function"):
                 d = np.asarray(estimator.decision_function(part), dtype=float)
                 scores.append(d if positive_index == 1 else -d)
-    y_label = np.concatenate(labels) if labels else np.array([])
-    score = np.concatenate(scores).astype(float) if scores else None
-    return y_label, score
+    y_pred = np.concatenate(positives) if positives else np.zeros(0, dtype=bool)
+    score = np.concatenate(scores) if scores else None
+    return y_pred, score
 
 
 def predictions_digest(y_pred, scores) -> str:
@@ -193,9 +198,8 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
     }
     checks = []
     try:
-        y_label, scores = predict(estimator, x, positive_index)
+        y_pred, scores = predict(estimator, x, positive_index, positive_label)
         y_true = _label_mask(frame[label_column], positive_label)
-        y_pred = y_label.astype(str) == str(positive_label)
         result["predictions"] = {
             "digest": predictions_digest(y_pred, scores),
             "positive_rate": float(y_pred.mean()),

@@ -60,6 +60,12 @@ def test_intersections_and_binned_features_match_fairlearn(german, predictions):
         y, pred, sensitive_features=both)
     assert sum(g["count"] for g in inter["groups"]) == len(german)
     assert inter["empty_groups"] == []
+    rows = MetricFrame(metrics={"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+                       y_true=y, y_pred=pred, sensitive_features=both).by_group
+    for group in inter["groups"]:
+        row = rows.loc[(group["values"]["sex"], group["values"]["age"])]
+        assert (group["selection_rate"], group["true_positive_rate"], group["false_positive_rate"]) == (
+            row["sr"], row["tpr"], row["fpr"])
 
 
 def test_empty_intersection_is_reported(german, predictions):
