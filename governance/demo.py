@@ -156,6 +156,7 @@ def registry_data(out, **kwargs):
 
 
 STEPS.append(registry_data)
+
 from .demo_gates import gate_runs  # noqa: E402  (the release gates' step)
 
 STEPS.append(gate_runs)
