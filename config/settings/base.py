@@ -165,6 +165,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SnapshotFormatEnum": "governance.api.registry.SNAPSHOT_FORMATS",
         "ArtifactFormatEnum": "governance.models.registry.ModelVersion.Format",
+        "GateRunStatusEnum": "governance.models.gates.GateRun.Status",
     },
 }
 
