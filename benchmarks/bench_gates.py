@@ -14,7 +14,6 @@ import resource
 import time
 
 import numpy as np
-import pandas as pd
 
 ROWS = 100_000
 BIG_ROWS = 1_000_000

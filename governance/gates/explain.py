@@ -14,7 +14,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import shap
-from sklearn.base import is_classifier
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
 from sklearn.pipeline import Pipeline

@@ -172,3 +172,16 @@ def test_submission_needs_a_policy_and_unit_access(unit, other_unit, make_user, 
     with pytest.raises(PermissionDenied):
         gate_run_submit(model_version=mv, dataset_version=german_credit_version, label_column="risk",
                         positive_label="1", policy=policy, actor=outsider)
+
+
+def test_snapshot_whose_columns_do_not_fit_the_model_is_refused_at_submission(
+        unit, gate_policy, make_german_credit_version, make_gate_model_version, tmp_path):
+    from governance.credit import german_credit_frame
+
+    path = tmp_path / "no-duration.csv"
+    german_credit_frame().drop(columns=["duration"]).to_csv(path, index=False)
+    dv = make_german_credit_version(unit, version="no-duration", path=path)
+    with pytest.raises(ValidationError, match="lacks the model's input columns: duration"):
+        gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=dv, label_column="risk",
+                        positive_label="1", policy=gate_policy)
+    assert not GateRun.objects.exists()
