@@ -144,10 +144,15 @@ def _clean(value):
 
 
 def sensitive_specs(policy, declared_sensitive):
-    specs = policy["fairness"]["sensitive_features"]
-    if specs:
-        return specs
-    return [{"column": c} for c in declared_sensitive]
+    """The sensitive features to check: the policy's, else the dataset's declared sensitive
+    columns; numeric columns get the policy's ``cut_points`` where it names them."""
+    fairness = policy["fairness"]  # a normalised policy
+    specs = fairness["sensitive_features"] or [{"column": c} for c in declared_sensitive]
+    cuts = fairness.get("cut_points", {})
+    return [
+        spec if spec.get("cut_points") or spec["column"] not in cuts else {**spec, "cut_points": cuts[spec["column"]]}
+        for spec in specs
+    ]
 
 
 def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, policy, seed,

@@ -101,6 +101,11 @@ POLICY_SCHEMA = {
                         },
                     },
                 },
+                "cut_points": {
+                    "description": "Bins for numeric sensitive columns, also those declared on the dataset.",
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "number"}, "minItems": 1},
+                },
                 "intersections": {
                     "type": "array",
                     "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "uniqueItems": True},
@@ -150,6 +155,7 @@ DEFAULTS = {
     "performance": {"metrics": {}},
     "fairness": {
         "sensitive_features": [],
+        "cut_points": {},
         "intersections": [],
         "min_group_size": 30,
         "max_groups": 50,
@@ -197,6 +203,12 @@ HIGH_RISK_DEFAULT = {
             "source": "Percentile bootstrap (Efron & Tibshirani, An Introduction to the Bootstrap, 1993).",
         },
         {
+            "rule": "age binned at 25 (under 25 / 25 and over)",
+            "source": "Kamiran & Calders, Classifying without discriminating (2009), and later work "
+            "on the German credit data use age <= 25 as the protected group; institution's choice "
+            "for other data.",
+        },
+        {
             "rule": "min_group_size 30",
             "source": "Rule of thumb for normal-approximation intervals; institution's choice.",
         },
@@ -229,6 +241,7 @@ HIGH_RISK_DEFAULT = {
     },
     "fairness": {
         "sensitive_features": [],
+        "cut_points": {"age": [25]},
         "intersections": [],
         "min_group_size": 30,
         "metrics": {
@@ -262,7 +275,7 @@ class PolicyError(ValueError):
 def _merge(defaults, given):
     out = copy.deepcopy(defaults)
     for key, value in given.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("metrics", "proxies"):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("metrics", "proxies", "cut_points"):
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -290,6 +303,9 @@ def policy_parse(document) -> dict:
         cuts = spec.get("cut_points")
         if cuts and sorted(set(cuts)) != cuts:
             problems.append(f"fairness/sensitive_features/{spec['column']}: cut_points must increase strictly.")
+    for column, cuts in fairness["cut_points"].items():
+        if sorted(set(cuts)) != cuts:
+            problems.append(f"fairness/cut_points/{column}: cut_points must increase strictly.")
     if names:
         for inter in fairness["intersections"]:
             unknown = [c for c in inter if c not in names]

@@ -113,7 +113,8 @@ def test_continuous_sensitive_feature_needs_cut_points(german, fair_model):
         evaluate(
             fair_model, german, label_column="risk", positive_label=1, seed=1,
             policy={**credit_policy(), "fairness": {**credit_policy()["fairness"],
-                                                   "sensitive_features": [{"column": "age"}]}})
+                                                   "sensitive_features": [{"column": "age"}],
+                                                   "cut_points": {}}})
 
 
 def test_a_failure_while_computing_is_an_error_never_a_pass(german, fair_model):
@@ -127,3 +128,13 @@ def test_a_failure_while_computing_is_an_error_never_a_pass(german, fair_model):
     result = evaluate(Broken(), german, label_column="risk", positive_label=1, policy=credit_policy(), seed=1)
     assert result["verdict"] == "error"
     assert "the artifact cannot predict" in result["reasons"][0]
+
+
+def test_declared_numeric_sensitive_column_is_binned_by_the_policy(german, fair_model):
+    policy = {**HIGH_RISK_DEFAULT, "explainability": {**HIGH_RISK_DEFAULT["explainability"], "explained_rows": 50}}
+    result = evaluate(fair_model, german, label_column="risk", positive_label=1, policy=policy, seed=42,
+                      declared_sensitive=["sex", "age"])
+    age = [f for f in result["fairness"]["features"] if f["name"] == "age"][0]
+    assert [g["group"] for g in age["groups"]] == ["<25", ">=25"]
+    assert result["data"]["sensitive_features"][1] == {"column": "age", "cut_points": [25]}
+    assert any(c["name"] == "sensitive feature age attribution" for c in result["checks"])
