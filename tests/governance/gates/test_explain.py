@@ -149,3 +149,23 @@ def test_bare_lightgbm_booster_as_the_registry_loads_it(german):
     result = evaluate(model, german, label_column="risk", positive_label=1, policy=policy, seed=1)
     assert result["verdict"] in ("passed", "failed", "inconclusive")
     assert result["explainability"]["explainer"] == "tree"
+
+
+def test_xgboost_json_model_as_the_registry_loads_it(german, tmp_path):
+    import xgboost
+
+    from governance.artifacts import load_artifact_bytes
+
+    x = german[NUMERIC + ["job"]]
+    trained = xgboost.XGBClassifier(n_estimators=30, max_depth=3, random_state=0).fit(x, german["risk"])
+    path = tmp_path / "model.json"
+    trained.save_model(path)
+    model = load_artifact_bytes(path.read_bytes(), "xgboost-json").model
+    figures = explain(model, x, positive_index=1, background_rows=40, explained_rows=60, seed=1,
+                      time_budget_seconds=60)
+    assert figures["explainer"] == "tree" and figures["model_output"] == "log_odds"
+    assert figures["additivity_error"] < 1e-5  # XGBoost computes in float32
+    direct = shap.TreeExplainer(model, data=x.iloc[figures["background_indices"]].to_numpy(float),
+                                feature_perturbation="interventional").shap_values(
+        x.iloc[figures["explained_indices"]].to_numpy(float))
+    assert figures["importance"]["duration"] == pytest.approx(np.abs(direct[:, 1]).mean(), abs=1e-9)
