@@ -3,7 +3,8 @@
 Each service checks that the actor holds the role permission and write access to the
 business unit, changes state and appends its ledger entry in one transaction. Files (the
 encrypted snapshot, the artifact) are written before the rows; if anything fails the file is
-removed again, so a refused upload leaves no file, row or ledger entry behind.
+removed again, so a refused upload leaves no file, row or ledger entry behind; so is a file
+whose row a caller's enclosing transaction rolls back (``storage.remove_on_rollback``).
 """
 
 import hashlib
@@ -180,6 +181,7 @@ def dataset_version_upload(
                 created_by=_user(actor),
             )
             dv.save()
+            storage.remove_on_rollback(storage.storage_root() / rel)  # e.g. a caller's outer transaction
             SnapshotKey.objects.create(dataset_version=dv, master_key_id=master_key_id, wrapped_key=wrapped)
             _index_write(dv, facts.subject_counts)
             ledger_append(
@@ -500,6 +502,7 @@ def model_version_register(
                 created_by=_user(actor),
             )
             mv.save()
+            storage.remove_on_rollback(artifacts.artifact_path(rel))  # e.g. a caller's outer transaction
             ledger_append(
                 kind="registry.model_version_registered",
                 subject=mv.ledger_subject,
