@@ -29,6 +29,20 @@ def test_admin_shows_only_the_users_units(role, unit, other_unit, make_user, mak
     assert client.get(f"/admin/governance/datasetversion/{dv.pk}/change/").status_code == 302
 
 
+@pytest.mark.parametrize(
+    "model", ["dataset", "datasetversion", "mlmodel", "modelversion", "trainingrun"]
+)
+def test_list_filters_name_only_the_users_units(model, unit, other_unit, make_user, make_credit_model_version):
+    """The business-unit filter in the sidebar must not name units the user may not see."""
+    make_credit_model_version(unit, name="mine-model")
+    make_credit_model_version(other_unit, name="their-model")
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    response = client.get(f"/admin/governance/{model}/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert other_unit.name not in page and other_unit.slug not in page
+
+
 def test_model_version_page_draws_its_lineage(unit, make_user, credit_model_version):
     client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
     page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/change/").content.decode()
