@@ -116,6 +116,14 @@ def test_bad_uploads_are_400_problems_and_store_nothing(token_client, dataset_id
     assert _counts() == before
 
 
+def test_a_malformed_row_is_refused_without_echoing_its_personal_data(token_client, dataset_id):
+    content = b"applicant_id,age,sex\napplicant-0001,35,female\napplicant-0002,41,male,Jane Roe 1983-02-01\n"
+    body = _problem(_upload(token_client, dataset_id, content), 400)
+    message = str(body["errors"])
+    assert "Expected 3 columns, got 4" in message
+    assert "Jane Roe" not in message and "applicant-0002" not in message
+
+
 def test_duplicate_version_is_409_and_oversized_is_413(token_client, dataset_id, german_credit_csv, settings):
     content = german_credit_csv.read_bytes()
     assert _upload(token_client, dataset_id, content).status_code == 201
