@@ -1,5 +1,7 @@
 """API conventions shared by every app: RFC 9457 problem details and pagination."""
 
+from http import HTTPStatus
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -46,7 +48,9 @@ def problem_exception_handler(exc, context):
     if response is None:
         return None  # an unexpected error: Django's handler500 answers (see problem_500)
     code = response.status_code
-    title = getattr(exc, "default_detail", None) or status.HTTP_400_BAD_REQUEST
+    title = str(getattr(exc, "default_detail", None) or "")
+    if not title or "{" in title:  # a template such as 'Method "{method}" not allowed.'
+        title = HTTPStatus(code).phrase + "."
     extra = {}
     if isinstance(exc, exceptions.ValidationError):
         title = "Invalid input."

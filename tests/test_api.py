@@ -23,3 +23,17 @@ def test_schema_endpoint_and_docs_page_use_local_assets(client, make_user):
 def test_throttling_and_pagination_are_on(settings):
     rf = settings.REST_FRAMEWORK
     assert rf["DEFAULT_THROTTLE_CLASSES"] and rf["DEFAULT_PAGINATION_CLASS"] == "config.api.Pagination"
+
+
+def test_problem_titles_are_plain_text_not_message_templates(token_client):
+    """DRF's 405 and 415 default messages are templates ('Method "{method}" not allowed.');
+    a problem document's title must never show the raw placeholder."""
+    wrong_type = token_client.post("/api/v1/datasets", "x", content_type="text/plain")
+    assert wrong_type.status_code == 415
+    assert wrong_type.json()["title"] == "Unsupported Media Type."
+    assert "text/plain" in wrong_type.json()["detail"]
+    wrong_method = token_client.delete("/api/v1/datasets")
+    assert wrong_method.status_code == 405
+    body = wrong_method.json()
+    assert "{" not in body["title"] and body["title"] == "Method Not Allowed."
+    assert body["detail"] == 'Method "DELETE" not allowed.'
