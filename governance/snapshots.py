@@ -51,6 +51,11 @@ def _batches_parquet(source):
 
 
 def _check_declared(schema, declared):
+    # A repeated name makes a declared column ambiguous (and Arrow's index lookup answers -1,
+    # which picks the last column): the subject index would hold another column's values.
+    repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if repeated:
+        raise SnapshotInvalid(f"Column names must be unique; repeated: {', '.join(repeated)}.")
     names = set(schema.names)
     missing = sorted({c for c in declared if c and c not in names})
     if missing:

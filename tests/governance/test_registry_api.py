@@ -104,6 +104,8 @@ BAD_UPLOADS = {
     "malformed parquet": (b"PAR1 this is not parquet", "data.parquet", {}),
     "missing declared column": (b"applicant_id,sex\na-1,male\n", "data.csv", {"sensitive_columns": "age"}),
     "missing subject column": (b"id,sex\na-1,male\n", "data.csv", {}),
+    # Two columns of one name: the subject index must not quietly read the other one.
+    "repeated column name": (b"applicant_id,applicant_id,sex\na-1,99,male\n", "data.csv", {}),
 }
 
 
