@@ -42,6 +42,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 INDEX_BATCH = 50_000
+SUBJECT_COLUMN_MAX = DatasetVersion._meta.get_field("subject_column").max_length
 
 
 class DuplicateVersion(ValidationError):
@@ -128,6 +129,8 @@ def dataset_version_upload(
     """
     require_unit_permission(actor, "governance.add_datasetversion", dataset.business_unit)
     _check_new_version(dataset, version)
+    if len(subject_column) > SUBJECT_COLUMN_MAX:  # the row is saved without full_clean()
+        raise ValidationError(f"subject_column is at most {SUBJECT_COLUMN_MAX} characters.")
     personal_columns = _unique_columns(personal_columns, "personal_columns")
     sensitive_columns = _unique_columns(sensitive_columns, "sensitive_columns")
     max_bytes = settings.CUSTOS_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes

@@ -118,6 +118,15 @@ def test_bad_uploads_are_400_problems_and_store_nothing(token_client, dataset_id
     assert _counts() == before
 
 
+def test_an_overlong_subject_column_is_400_not_a_database_error(token_client, dataset_id):
+    """SQLite stores any length; PostgreSQL refuses a value past the column's 200 characters."""
+    column = "c" * 201
+    before = _counts()
+    body = _problem(_upload(token_client, dataset_id, f"{column},x\na-1,1\n".encode(), subject_column=column), 400)
+    assert "200" in str(body["errors"])
+    assert _counts() == before
+
+
 def test_a_malformed_row_is_refused_without_echoing_its_personal_data(token_client, dataset_id):
     content = b"applicant_id,age,sex\napplicant-0001,35,female\napplicant-0002,41,male,Jane Roe 1983-02-01\n"
     body = _problem(_upload(token_client, dataset_id, content), 400)
