@@ -53,6 +53,8 @@ def _batches_parquet(source):
 def _check_declared(schema, declared):
     # A repeated name makes a declared column ambiguous (and Arrow's index lookup answers -1,
     # which picks the last column): the subject index would hold another column's values.
+    if any("\x00" in n for n in schema.names):
+        raise SnapshotInvalid("A column name contains a NUL character.")
     repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
     if repeated:
         raise SnapshotInvalid(f"Column names must be unique; repeated: {', '.join(repeated)}.")

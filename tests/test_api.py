@@ -37,3 +37,33 @@ def test_problem_titles_are_plain_text_not_message_templates(token_client):
     body = wrong_method.json()
     assert "{" not in body["title"] and body["title"] == "Method Not Allowed."
     assert body["detail"] == 'Method "DELETE" not allowed.'
+
+
+def test_nul_characters_in_json_are_a_400_on_every_database(token_client, unit, german_credit_version):
+    """PostgreSQL stores NUL neither in text nor in jsonb: without a check at the parser these
+    bodies were 500s there (and silently accepted on SQLite)."""
+    from audit.models import LedgerEntry
+
+    before = LedgerEntry.objects.count()
+    run = {
+        "business_unit": unit.slug,
+        "inputs": [{"dataset_version": german_credit_version.pk, "role": "train"}],
+        "parameters": {"a": "x\u0000y"},
+    }
+    event = {
+        "eventType": "START", "eventTime": "2024-01-01T00:00:00Z", "producer": "p",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "3f5e83fa-3480-44ff-99c5-ff943cd8e4b5"}, "job": {"namespace": unit.slug, "name": "j\u0000"},
+    }
+    reference = {"version": "v", "uri": "s3://a/b", "sha256": "a" * 64, "schema": [{"name": "x\u0000", "type": "t"}]}
+    for path, body in [
+        ("/api/v1/training-runs", run),
+        ("/api/v1/lineage", event),
+        (f"/api/v1/datasets/{german_credit_version.dataset_id}/references", reference),
+        ("/api/v1/datasets", {"business_unit": unit.slug, "name": "d", "description": "\u0000"}),
+    ]:
+        response = token_client.post(path, body, format="json")
+        assert response.status_code == 400, (path, response.content)
+        assert response["Content-Type"].startswith("application/problem+json")
+        assert "NUL" in response.json()["detail"]
+    assert LedgerEntry.objects.count() == before

@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from config.parsers import JSONParser
 
 from ..models import DatasetVersion, MLModel, ModelVersion, RiskTier, AnnexIIICategory, TrainingRunInput
 from ..selectors import lineage

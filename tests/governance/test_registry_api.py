@@ -106,6 +106,7 @@ BAD_UPLOADS = {
     "missing subject column": (b"id,sex\na-1,male\n", "data.csv", {}),
     # Two columns of one name: the subject index must not quietly read the other one.
     "repeated column name": (b"applicant_id,applicant_id,sex\na-1,99,male\n", "data.csv", {}),
+    "NUL in a column name": (b"applicant_id,se\x00x\na-1,male\n", "data.csv", {}),
 }
 
 
