@@ -2,6 +2,8 @@
 
 from django.core.management import call_command
 
+from governance import roles
+
 
 def test_openapi_schema_generates_without_warnings(db, tmp_path):
     out = tmp_path / "schema.yaml"
@@ -67,3 +69,22 @@ def test_nul_characters_in_json_are_a_400_on_every_database(token_client, unit, 
         assert response["Content-Type"].startswith("application/problem+json")
         assert "NUL" in response.json()["detail"]
     assert LedgerEntry.objects.count() == before
+
+
+def test_nul_in_a_query_string_is_a_400_not_a_database_error(token_client, make_user):
+    """On PostgreSQL a NUL reaching a filter raised DataError: the API's ?artifact_sha256=, an
+    admin list filter and the admin autocomplete's term were 500s."""
+    from django.test import Client
+
+    token_client.raise_request_exception = False
+    response = token_client.get("/api/v1/model-versions?artifact_sha256=%00")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/problem+json") and "NUL" in response.json()["detail"]
+    admin = Client(raise_request_exception=False)
+    admin.force_login(make_user(roles.AUDITOR, []))
+    for path in [
+        "/admin/governance/modelversion/?framework=%00",
+        "/admin/autocomplete/?app_label=governance&model_name=dataset&field_name=business_unit&term=%00",
+    ]:
+        assert admin.get(path).status_code == 400, path
+    assert admin.get("/admin/governance/modelversion/?framework=sklearn").status_code == 200
