@@ -157,3 +157,27 @@ def user_roles_set(*, user, roles: list[str], actor=None) -> None:
         payload={"username": user.get_username(), "before": before, "after": after},
         actor=actor,
     )
+
+
+USER_STATUS_FLAGS = ("is_active", "is_staff", "is_superuser")
+
+
+@transaction.atomic
+def user_status_set(*, user, is_active: bool, is_staff: bool, is_superuser: bool, actor=None) -> None:
+    """Set who may log in, reach the admin and do everything; a change is ledgered with before
+    and after, like a change of roles (making someone a superuser is the largest grant of all)."""
+    _require_admin(actor)
+    User = get_user_model()
+    before = User.objects.select_for_update().values(*USER_STATUS_FLAGS).get(pk=user.pk)
+    after = {"is_active": bool(is_active), "is_staff": bool(is_staff), "is_superuser": bool(is_superuser)}
+    for flag, value in after.items():
+        setattr(user, flag, value)
+    if before == after:
+        return
+    User.objects.filter(pk=user.pk).update(**after)
+    ledger_append(
+        kind="access.user_status_changed",
+        subject=f"auth.user:{user.pk}",
+        payload={"username": user.get_username(), "before": before, "after": after},
+        actor=actor,
+    )
