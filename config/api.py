@@ -2,7 +2,7 @@
 
 from http import HTTPStatus
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -10,6 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    default_code = "payload_too_large"
 
 
 class Pagination(PageNumberPagination):
@@ -38,7 +44,9 @@ def _flatten(detail):
 
 def problem_exception_handler(exc, context):
     """Render every API error, including validation errors, as problem details."""
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # a JSON or form body past DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = BodyTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)

@@ -88,3 +88,13 @@ def test_nul_in_a_query_string_is_a_400_not_a_database_error(token_client, make_
     ]:
         assert admin.get(path).status_code == 400, path
     assert admin.get("/admin/governance/modelversion/?framework=sklearn").status_code == 200
+
+
+def test_a_json_body_past_the_memory_limit_is_a_413_problem(token_client, unit, settings):
+    """Django raises RequestDataTooBig while DRF parses; it used to escape as a 500."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    token_client.raise_request_exception = False
+    response = token_client.post("/api/v1/datasets", {"business_unit": unit.slug, "name": "d" * 2000}, format="json")
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["status"] == 413
