@@ -80,6 +80,28 @@ def test_admin_add_goes_through_the_service(unit, other_unit, make_user):
     assert officer.get("/admin/governance/dataset/add/").status_code == 403
 
 
+@pytest.mark.parametrize(
+    "tier,category,message",
+    [
+        ("minimal", "employment", "Only high-risk models have an Annex III category."),
+        ("high", "", "A high-risk model names its Annex III category"),
+    ],
+)
+def test_admin_add_shows_the_classification_rule_on_the_form(tier, category, message, unit, make_user):
+    """A category on a minimal-risk model was a 500 (the service refused after the form had
+    passed); a high-risk model without one named a database constraint."""
+    client = _login(make_user(roles.DATA_SCIENTIST, [unit]))
+    client.raise_request_exception = False
+    response = client.post(
+        "/admin/governance/mlmodel/add/",
+        {"business_unit": unit.pk, "name": "m", "intended_purpose": "p", "risk_tier": tier, "annex_iii_category": category},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert message in str(errors["annex_iii_category"]) and "Constraint" not in str(errors)
+    assert not MLModel.objects.exists() and not LedgerEntry.objects.filter(kind="registry.model_created").exists()
+
+
 def test_nothing_can_be_deleted(unit, make_user, credit_model_version):
     client = _login(make_user(None, superuser=True))
     assert client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/delete/").status_code in (403, 302)
