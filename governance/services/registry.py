@@ -12,6 +12,7 @@ import os
 import re
 from itertools import islice
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -236,6 +237,22 @@ def _index_write(dv, subject_counts) -> None:
             cursor.executemany(sql, batch)
 
 
+# Query parameters that make a URL its own credential (presigned S3 and GCS URLs, Azure SAS).
+SIGNED_URL_PARAMS = {"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+                     "x-goog-credential", "sig", "signature", "token", "access_token"}
+
+
+def _refuse_credentials(uri: str) -> None:
+    """Refuse a URI that carries a secret: it would be stored and shown to every reader."""
+    parts = urlsplit(uri)
+    params = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.password is not None or params & SIGNED_URL_PARAMS:
+        raise ValidationError(
+            "uri carries credentials (a password or a signed-URL parameter); register the plain "
+            "location (e.g. s3://bucket/key) and keep credentials out of Custos."
+        )
+
+
 @transaction.atomic
 def dataset_version_reference(
     *,
@@ -260,6 +277,7 @@ def dataset_version_reference(
         raise ValidationError("sha256 must be 64 hex digits.")
     if not uri or len(uri) > 1000 or "://" not in uri:
         raise ValidationError("uri must be an absolute URI such as s3://bucket/key.")
+    _refuse_credentials(uri)
     personal_columns = _unique_columns(personal_columns, "personal_columns")
     sensitive_columns = _unique_columns(sensitive_columns, "sensitive_columns")
     schema = list(schema or [])

@@ -169,6 +169,28 @@ def test_reference_by_uri_and_hash(unit):
         )
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://bucket.s3.amazonaws.com/credit.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA&X-Amz-Signature=abc",
+        "https://storage.googleapis.com/b/credit.csv?X-Goog-Signature=abc",
+        "https://acct.blob.core.windows.net/c/credit.csv?sv=2022-11-02&sig=abc",
+        "postgres://etl:hunter2@db.internal/credit",
+    ],
+)
+def test_a_reference_uri_carrying_credentials_is_refused(unit, uri):
+    """The URI is stored and shown to every reader: a presigned URL or a password in it is a
+    secret in the database."""
+    dataset = dataset_create(business_unit=unit, name="d")
+    with pytest.raises(ValidationError, match="credentials"):
+        dataset_version_reference(dataset=dataset, version="v1", uri=uri, sha256="a" * 64)
+    assert not DatasetVersion.objects.exists()
+    ok = dataset_version_reference(
+        dataset=dataset, version="v1", uri="https://bucket.s3.amazonaws.com/credit.csv?versionId=3", sha256="a" * 64
+    )
+    assert ok.uri.endswith("versionId=3")
+
+
 def test_model_version_and_training_run_are_ledgered(credit_model_version, credit_model_artifact):
     mv = credit_model_version
     data = credit_model_artifact[0]
