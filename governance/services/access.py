@@ -105,6 +105,13 @@ def token_create(*, user, name: str, days: int = DEFAULT_TOKEN_DAYS, actor=None)
         raise ValidationError("A token lives between 1 and 3650 days.")
     if not user.is_active:
         raise ValidationError("Tokens are only issued to active accounts.")
+    # A bearer token is a long-lived credential that skips the session and its CSRF check; a
+    # person's (let alone a superuser's) would outlive their session and act with all their rights.
+    if user.is_superuser or not user.groups.filter(name=PIPELINE).exists():
+        raise ValidationError(
+            f"Tokens are issued only to service accounts (Pipeline role, not superuser); "
+            f"{user.get_username()!r} is not one. People sign in with a session."
+        )
     prefix = secrets.token_hex(6)
     plain = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     token = ServiceToken.objects.create(
