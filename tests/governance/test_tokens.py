@@ -115,3 +115,10 @@ def test_tokens_are_issued_only_to_service_accounts(make_user, role, superuser):
     assert not ServiceToken.objects.filter(user=person).exists()
     with pytest.raises(CommandError, match="only to service accounts"):
         call_command("tokens", "create", person.username)
+
+
+def test_a_token_whose_account_became_superuser_no_longer_authenticates(token_client, pipeline_token):
+    user, _ = pipeline_token
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    assert_401_problem(token_client.get(ME), "Tokens do not authenticate superusers.")
