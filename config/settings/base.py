@@ -224,6 +224,8 @@ CUSTOS_INDEX_KEY_FILE = env.str("CUSTOS_INDEX_KEY_FILE", default="")
 CUSTOS_REQUIRE_STORAGE_KEYS = env.bool("CUSTOS_REQUIRE_STORAGE_KEYS", default=True)
 # Largest snapshot or artifact accepted by upload, in bytes (default 2 GiB).
 CUSTOS_MAX_UPLOAD_BYTES = env.int("CUSTOS_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Artifacts are loaded whole in memory to be checked (snapshots are streamed): a smaller limit.
+CUSTOS_MAX_ARTIFACT_BYTES = env.int("CUSTOS_MAX_ARTIFACT_BYTES", default=512 * 1024**2)
 # Pickle and joblib artifacts run code when loaded: refused unless a trusted deployment opts in.
 CUSTOS_ALLOW_PICKLE_ARTIFACTS = env.bool("CUSTOS_ALLOW_PICKLE_ARTIFACTS", default=False)
 # skops types trusted beyond skops' own defaults, as exact names or prefixes ending in ".".

@@ -51,7 +51,7 @@ class DuplicateVersion(ValidationError):
 
 
 class UploadTooLarge(ValidationError):
-    """The snapshot or artifact is larger than CUSTOS_MAX_UPLOAD_BYTES."""
+    """The snapshot (CUSTOS_MAX_UPLOAD_BYTES) or artifact (CUSTOS_MAX_ARTIFACT_BYTES) is too large."""
 
 
 def _too_large(limit):
@@ -492,7 +492,7 @@ def model_version_register(
 ) -> ModelVersion:
     """Register a model artifact after loading it safely; record its SHA-256 and features."""
     require_unit_permission(actor, "governance.add_modelversion", model.business_unit)
-    max_bytes = settings.CUSTOS_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    max_bytes = settings.CUSTOS_MAX_ARTIFACT_BYTES if max_bytes is None else max_bytes
     if not version or len(version) > 100:
         raise ValidationError("A version is 1 to 100 characters.")
     if len(artifact) > max_bytes:

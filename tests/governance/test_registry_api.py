@@ -149,6 +149,27 @@ def test_duplicate_version_is_409_and_oversized_is_413(token_client, dataset_id,
     assert _counts() == before
 
 
+def test_artifacts_have_their_own_smaller_limit(token_client, unit, settings, credit_model_artifact):
+    """An artifact is read whole into memory to be loaded and checked, so it is held to
+    CUSTOS_MAX_ARTIFACT_BYTES, not to the 2 GiB limit of streamed snapshots."""
+    model = token_client.post(
+        "/api/v1/models",
+        {"business_unit": unit.slug, "name": "m", "intended_purpose": "p", "risk_tier": "minimal"},
+        format="json",
+    ).json()
+    data = credit_model_artifact[0]
+    settings.CUSTOS_MAX_UPLOAD_BYTES = 10 * len(data)
+    settings.CUSTOS_MAX_ARTIFACT_BYTES = len(data) - 10
+    before = _counts()
+    artifact = io.BytesIO(data)
+    artifact.name = "model.skops"
+    response = token_client.post(
+        f"/api/v1/models/{model['id']}/versions", {"version": "1", "format": "skops", "artifact": artifact}, format="multipart"
+    )
+    _problem(response, 413)
+    assert _counts() == before
+
+
 def test_artifact_that_does_not_load_is_400_and_stores_nothing(token_client, unit):
     model_id = token_client.post(
         "/api/v1/models", {"business_unit": unit.slug, "name": "m", "intended_purpose": "p", "risk_tier": "minimal"},
