@@ -1,6 +1,8 @@
 """API conventions shared by every app: RFC 9457 problem details and pagination."""
 
-from django.core.exceptions import PermissionDenied
+from http import HTTPStatus
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -8,6 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    default_code = "payload_too_large"
 
 
 class Pagination(PageNumberPagination):
@@ -36,7 +44,9 @@ def _flatten(detail):
 
 def problem_exception_handler(exc, context):
     """Render every API error, including validation errors, as problem details."""
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # a JSON or form body past DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = BodyTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
@@ -46,7 +56,9 @@ def problem_exception_handler(exc, context):
     if response is None:
         return None  # an unexpected error: Django's handler500 answers (see problem_500)
     code = response.status_code
-    title = getattr(exc, "default_detail", None) or status.HTTP_400_BAD_REQUEST
+    title = str(getattr(exc, "default_detail", None) or "")
+    if not title or "{" in title:  # a template such as 'Method "{method}" not allowed.'
+        title = HTTPStatus(code).phrase + "."
     extra = {}
     if isinstance(exc, exceptions.ValidationError):
         title = "Invalid input."

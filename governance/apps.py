@@ -11,3 +11,16 @@ class GovernanceConfig(AppConfig):
         from .roles import sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="custos.sync_role_permissions")
+
+        from config.views import HEALTH_CHECKS, register_health_check
+
+        from .storage import load_secret_key
+
+        # Without them every upload and subject lookup fails: say so as "storage_keys": "fail"
+        # (no path, no key material), as the ledger does for its signing key.
+        def storage_keys():
+            load_secret_key("CUSTOS_MASTER_KEY")
+            load_secret_key("CUSTOS_INDEX_KEY")
+
+        if not any(name == "storage_keys" for name, _ in HEALTH_CHECKS):
+            register_health_check("storage_keys", storage_keys)

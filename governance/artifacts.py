@@ -13,6 +13,7 @@
 import hashlib
 import io
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,14 @@ def _feature_names(model) -> list:
     return [str(n) for n in names]
 
 
+def _reason(exc) -> str:
+    """The first line of a library's error, without the native source location and stack trace
+    (XGBoost's name server paths) that an API client has no business seeing."""
+    line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    line = re.sub(r"^\[[\d:]+\]\s+\S+:\d+:\s*", "", line)
+    return line[:300]
+
+
 def load_artifact_bytes(data: bytes, artifact_format: str) -> LoadedArtifact:
     """Load DATA (the artifact's bytes) as ARTIFACT_FORMAT, safely; raise ArtifactRefused."""
     try:
@@ -88,7 +97,7 @@ def load_artifact_bytes(data: bytes, artifact_format: str) -> LoadedArtifact:
     except ArtifactRefused:
         raise
     except Exception as exc:  # any library's parse error means: this artifact does not load
-        raise ArtifactRefused(f"The {artifact_format} artifact does not load: {type(exc).__name__}: {exc}") from None
+        raise ArtifactRefused(f"The {artifact_format} artifact does not load: {type(exc).__name__}: {_reason(exc)}") from None
 
 
 def _load_skops(data):

@@ -37,6 +37,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Token expired.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("Account disabled.")
+        if token.user.is_superuser:  # tokens are for service accounts; never carry all rights
+            raise exceptions.AuthenticationFailed("Tokens do not authenticate superusers.")
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ServiceToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token

@@ -66,7 +66,10 @@ def _dataset(obj, path) -> LineageDataset:
     facets = _object(obj, "facets", path, required=False)
     version = ""
     if isinstance(facets.get("version"), dict):
-        version = str(facets["version"].get("datasetVersion") or "")[:100]
+        version = facets["version"].get("datasetVersion") or ""
+        # Cutting a long version would make distinct versions one DatasetVersion: refuse it.
+        if not isinstance(version, str) or len(version) > 100:
+            raise OpenLineageInvalid(f"{path}facets.version.datasetVersion", "must be a string of at most 100 characters.")
     schema = []
     schema_facet = facets.get("schema")
     if isinstance(schema_facet, dict):

@@ -5,6 +5,7 @@ any size is inspected one block at a time. Malformed or truncated input raises
 ``SnapshotInvalid`` with a message fit to show to the uploader.
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -50,6 +51,13 @@ def _batches_parquet(source):
 
 
 def _check_declared(schema, declared):
+    # A repeated name makes a declared column ambiguous (and Arrow's index lookup answers -1,
+    # which picks the last column): the subject index would hold another column's values.
+    if any("\x00" in n for n in schema.names):
+        raise SnapshotInvalid("A column name contains a NUL character.")
+    repeated = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if repeated:
+        raise SnapshotInvalid(f"Column names must be unique; repeated: {', '.join(repeated)}.")
     names = set(schema.names)
     missing = sorted({c for c in declared if c and c not in names})
     if missing:
@@ -76,9 +84,16 @@ def inspect_snapshot(source, *, file_format: str, subject_column: str = "", decl
             if file_format == "csv" and not all_text and "conversion error" in message:
                 all_text = True
                 continue
-            raise SnapshotInvalid(f"The {file_format.upper()} file cannot be read: {message.splitlines()[0]}") from None
+            raise SnapshotInvalid(f"The {file_format.upper()} file cannot be read: {_reason(message)}") from None
         except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-            raise SnapshotInvalid(f"The {file_format.upper()} file cannot be read: {exc}") from None
+            raise SnapshotInvalid(f"The {file_format.upper()} file cannot be read: {_reason(str(exc))}") from None
+
+
+def _reason(message: str) -> str:
+    """The parser's complaint without the offending row: Arrow quotes the row it cannot parse,
+    and a snapshot's rows are personal data that must not travel back in errors or logs."""
+    line = (message.splitlines() or [""])[0]
+    return re.sub(r"(Expected \d+ columns, got \d+):.*", r"\1", line)[:300]
 
 
 def _inspect(source, file_format, subject_column, declared, index_key, all_text):

@@ -22,6 +22,7 @@ import io
 import os
 import secrets
 import struct
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 
 MAGIC = b"CUSTOSE1"
 CHUNK = 1024 * 1024
@@ -247,6 +249,36 @@ def snapshot_write(src, *, max_bytes: int | None = None) -> tuple[str, bytes, En
 
 def snapshot_remove(rel: str) -> None:
     (storage_root() / rel).unlink(missing_ok=True)
+
+
+class _KeepOnCommit:
+    """The on_commit callback of a newly written file: running it marks the file as kept."""
+
+    def __init__(self, state: dict):
+        self.state = state
+
+    def __call__(self):
+        self.state["committed"] = True
+
+
+def _remove_unless_committed(path: Path, state: dict) -> None:
+    if not state["committed"]:
+        path.unlink(missing_ok=True)
+
+
+def remove_on_rollback(path) -> None:
+    """Remove the file PATH unless the current transaction, a caller's outer one included,
+    commits.
+
+    Call it inside the atomic block that stores the row naming PATH. Django has no
+    on-rollback hook, but it drops, unrun, the on_commit callbacks of a transaction or
+    savepoint that rolls back; when the dropped callback is freed, its finalizer sees that it
+    never ran and removes the file. After a commit the callback has run and the file stays.
+    """
+    state = {"committed": False}
+    keep = _KeepOnCommit(state)
+    weakref.finalize(keep, _remove_unless_committed, Path(path), state)
+    transaction.on_commit(keep)
 
 
 def _data_key(dataset_version) -> bytes:

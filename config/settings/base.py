@@ -50,6 +50,7 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RefuseNulInQueryMiddleware",  # PostgreSQL cannot filter by NUL: 400, not 500
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -134,6 +135,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",  # refuses NUL characters, which PostgreSQL cannot store
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [
@@ -218,6 +224,8 @@ CUSTOS_INDEX_KEY_FILE = env.str("CUSTOS_INDEX_KEY_FILE", default="")
 CUSTOS_REQUIRE_STORAGE_KEYS = env.bool("CUSTOS_REQUIRE_STORAGE_KEYS", default=True)
 # Largest snapshot or artifact accepted by upload, in bytes (default 2 GiB).
 CUSTOS_MAX_UPLOAD_BYTES = env.int("CUSTOS_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Artifacts are loaded whole in memory to be checked (snapshots are streamed): a smaller limit.
+CUSTOS_MAX_ARTIFACT_BYTES = env.int("CUSTOS_MAX_ARTIFACT_BYTES", default=512 * 1024**2)
 # Pickle and joblib artifacts run code when loaded: refused unless a trusted deployment opts in.
 CUSTOS_ALLOW_PICKLE_ARTIFACTS = env.bool("CUSTOS_ALLOW_PICKLE_ARTIFACTS", default=False)
 # skops types trusted beyond skops' own defaults, as exact names or prefixes ending in ".".

@@ -20,6 +20,11 @@ from ..selectors.registry import (
 from ..services.registry import dataset_create, model_create
 
 
+# A plain related-field filter lists every business unit, naming units the user may not see;
+# this one lists only the units of the rows the (restricted) queryset holds.
+UNIT_FILTER = admin.RelatedOnlyFieldListFilter
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Show everything, change nothing: registered facts are immutable evidence."""
 
@@ -49,7 +54,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class DatasetAdmin(ReadOnlyAdmin):
     selector = staticmethod(datasets_for)
     list_display = ["name", "business_unit", "created_at"]
-    list_filter = ["business_unit"]
+    list_filter = [("business_unit", UNIT_FILTER)]
     search_fields = ["name"]
     fields = ["business_unit", "name", "description"]
 
@@ -78,7 +83,7 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
     selector = staticmethod(dataset_versions_for)
     change_form_template = "admin/governance/lineage_change_form.html"
     list_display = ["__str__", "storage", "row_count", "short_sha256", "created_at"]
-    list_filter = ["storage", "dataset__business_unit"]
+    list_filter = ["storage", ("dataset__business_unit", UNIT_FILTER)]
     search_fields = ["dataset__name", "version", "sha256"]
     extra_readonly = ("data_key", "indexed_subjects")
 
@@ -122,7 +127,7 @@ class CodeVersionAdmin(ReadOnlyAdmin):
 class MLModelAdmin(ReadOnlyAdmin):
     selector = staticmethod(models_for)
     list_display = ["name", "business_unit", "risk_tier", "annex_iii_category", "owner", "created_at"]
-    list_filter = ["risk_tier", "annex_iii_category", "business_unit"]
+    list_filter = ["risk_tier", "annex_iii_category", ("business_unit", UNIT_FILTER)]
     search_fields = ["name"]
     fields = ["business_unit", "name", "intended_purpose", "risk_tier", "annex_iii_category"]
 
@@ -156,7 +161,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     selector = staticmethod(model_versions_for)
     change_form_template = "admin/governance/lineage_change_form.html"
     list_display = ["__str__", "framework", "artifact_format", "short_sha256", "created_at"]
-    list_filter = ["framework", "artifact_format", "model__business_unit"]
+    list_filter = ["framework", "artifact_format", ("model__business_unit", UNIT_FILTER)]
     search_fields = ["model__name", "version", "artifact_sha256"]
 
     @admin.display(description="Artifact SHA-256")
@@ -179,7 +184,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 class TrainingRunAdmin(ReadOnlyAdmin):
     selector = staticmethod(training_runs_for)
     list_display = ["__str__", "business_unit", "source", "state", "model_version", "created_at"]
-    list_filter = ["source", "state", "business_unit"]
+    list_filter = ["source", "state", ("business_unit", UNIT_FILTER)]
     search_fields = ["name", "external_run_id"]
 
 

@@ -4,9 +4,10 @@ instrumented for OpenLineage (Airflow, Spark, dbt, the Python client) report to 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from config.parsers import JSONParser
 
 from ..openlineage import OpenLineageInvalid
 from ..selectors.access import business_units_for

@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from config.parsers import JSONParser
 
 from ..models import DatasetVersion, MLModel, ModelVersion, RiskTier, AnnexIIICategory, TrainingRunInput
 from ..selectors import lineage
@@ -58,13 +60,12 @@ def service_errors(field=None):
         raise exceptions.ValidationError({field: exc.messages} if field else exc.messages) from None
 
 
-def _check_content_length(request):
+def _check_content_length(request, limit):
     """Refuse an oversized upload before reading its body."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    limit = settings.CUSTOS_MAX_UPLOAD_BYTES
     if length > limit + 64 * 1024:  # room for the multipart envelope and the other fields
         raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
 
@@ -87,10 +88,11 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
-def _limit_upload(request):
+def _limit_upload(request, limit=None):
     """Refuse an oversized upload: by Content-Length before reading, else while streaming."""
-    _check_content_length(request)
-    request.upload_handlers = [LimitedUploadHandler(request._request, limit=settings.CUSTOS_MAX_UPLOAD_BYTES)]
+    limit = settings.CUSTOS_MAX_UPLOAD_BYTES if limit is None else limit
+    _check_content_length(request, limit)
+    request.upload_handlers = [LimitedUploadHandler(request._request, limit=limit)]
 
 
 def _writable_unit(request, slug):
@@ -446,7 +448,7 @@ class ModelVersionUploadView(APIView):
 
     @extend_schema(request={"multipart/form-data": ModelVersionUploadInputSerializer}, responses={201: ModelVersionOutput})
     def post(self, request, pk):
-        _limit_upload(request)
+        _limit_upload(request, settings.CUSTOS_MAX_ARTIFACT_BYTES)  # an artifact is loaded in memory
         model = _get(models_for(request.user), pk)
         data = self.ModelVersionUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

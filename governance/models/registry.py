@@ -7,6 +7,7 @@ keyed hashes (HMAC-SHA256) only.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -208,6 +209,16 @@ class MLModel(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        # Said here too (model_create checks it first) so that the admin's form shows it on the
+        # field instead of a constraint's name, or a 500 for a category on a non-high-risk model.
+        if self.risk_tier == RiskTier.HIGH and not self.annex_iii_category:
+            raise ValidationError(
+                {"annex_iii_category": "A high-risk model names its Annex III category (e.g. creditworthiness)."}
+            )
+        if self.risk_tier and self.risk_tier != RiskTier.HIGH and self.annex_iii_category:
+            raise ValidationError({"annex_iii_category": "Only high-risk models have an Annex III category."})
 
     @property
     def ledger_subject(self):

@@ -105,6 +105,13 @@ def token_create(*, user, name: str, days: int = DEFAULT_TOKEN_DAYS, actor=None)
         raise ValidationError("A token lives between 1 and 3650 days.")
     if not user.is_active:
         raise ValidationError("Tokens are only issued to active accounts.")
+    # A bearer token is a long-lived credential that skips the session and its CSRF check; a
+    # person's (let alone a superuser's) would outlive their session and act with all their rights.
+    if user.is_superuser or not user.groups.filter(name=PIPELINE).exists():
+        raise ValidationError(
+            f"Tokens are issued only to service accounts (Pipeline role, not superuser); "
+            f"{user.get_username()!r} is not one. People sign in with a session."
+        )
     prefix = secrets.token_hex(6)
     plain = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     token = ServiceToken.objects.create(
@@ -153,6 +160,30 @@ def user_roles_set(*, user, roles: list[str], actor=None) -> None:
     user.groups.set(groups)
     ledger_append(
         kind="access.roles_changed",
+        subject=f"auth.user:{user.pk}",
+        payload={"username": user.get_username(), "before": before, "after": after},
+        actor=actor,
+    )
+
+
+USER_STATUS_FLAGS = ("is_active", "is_staff", "is_superuser")
+
+
+@transaction.atomic
+def user_status_set(*, user, is_active: bool, is_staff: bool, is_superuser: bool, actor=None) -> None:
+    """Set who may log in, reach the admin and do everything; a change is ledgered with before
+    and after, like a change of roles (making someone a superuser is the largest grant of all)."""
+    _require_admin(actor)
+    User = get_user_model()
+    before = User.objects.select_for_update().values(*USER_STATUS_FLAGS).get(pk=user.pk)
+    after = {"is_active": bool(is_active), "is_staff": bool(is_staff), "is_superuser": bool(is_superuser)}
+    for flag, value in after.items():
+        setattr(user, flag, value)
+    if before == after:
+        return
+    User.objects.filter(pk=user.pk).update(**after)
+    ledger_append(
+        kind="access.user_status_changed",
         subject=f"auth.user:{user.pk}",
         payload={"username": user.get_username(), "before": before, "after": after},
         actor=actor,

@@ -3,7 +3,8 @@
 Each service checks that the actor holds the role permission and write access to the
 business unit, changes state and appends its ledger entry in one transaction. Files (the
 encrypted snapshot, the artifact) are written before the rows; if anything fails the file is
-removed again, so a refused upload leaves no file, row or ledger entry behind.
+removed again, so a refused upload leaves no file, row or ledger entry behind; so is a file
+whose row a caller's enclosing transaction rolls back (``storage.remove_on_rollback``).
 """
 
 import hashlib
@@ -11,6 +12,7 @@ import os
 import re
 from itertools import islice
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -41,6 +43,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 INDEX_BATCH = 50_000
+SUBJECT_COLUMN_MAX = DatasetVersion._meta.get_field("subject_column").max_length
 
 
 class DuplicateVersion(ValidationError):
@@ -48,7 +51,7 @@ class DuplicateVersion(ValidationError):
 
 
 class UploadTooLarge(ValidationError):
-    """The snapshot or artifact is larger than CUSTOS_MAX_UPLOAD_BYTES."""
+    """The snapshot (CUSTOS_MAX_UPLOAD_BYTES) or artifact (CUSTOS_MAX_ARTIFACT_BYTES) is too large."""
 
 
 def _too_large(limit):
@@ -127,6 +130,8 @@ def dataset_version_upload(
     """
     require_unit_permission(actor, "governance.add_datasetversion", dataset.business_unit)
     _check_new_version(dataset, version)
+    if len(subject_column) > SUBJECT_COLUMN_MAX:  # the row is saved without full_clean()
+        raise ValidationError(f"subject_column is at most {SUBJECT_COLUMN_MAX} characters.")
     personal_columns = _unique_columns(personal_columns, "personal_columns")
     sensitive_columns = _unique_columns(sensitive_columns, "sensitive_columns")
     max_bytes = settings.CUSTOS_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
@@ -180,6 +185,7 @@ def dataset_version_upload(
                 created_by=_user(actor),
             )
             dv.save()
+            storage.remove_on_rollback(storage.storage_root() / rel)  # e.g. a caller's outer transaction
             SnapshotKey.objects.create(dataset_version=dv, master_key_id=master_key_id, wrapped_key=wrapped)
             _index_write(dv, facts.subject_counts)
             ledger_append(
@@ -231,6 +237,22 @@ def _index_write(dv, subject_counts) -> None:
             cursor.executemany(sql, batch)
 
 
+# Query parameters that make a URL its own credential (presigned S3 and GCS URLs, Azure SAS).
+SIGNED_URL_PARAMS = {"x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+                     "x-goog-credential", "sig", "signature", "token", "access_token"}
+
+
+def _refuse_credentials(uri: str) -> None:
+    """Refuse a URI that carries a secret: it would be stored and shown to every reader."""
+    parts = urlsplit(uri)
+    params = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.password is not None or params & SIGNED_URL_PARAMS:
+        raise ValidationError(
+            "uri carries credentials (a password or a signed-URL parameter); register the plain "
+            "location (e.g. s3://bucket/key) and keep credentials out of Custos."
+        )
+
+
 @transaction.atomic
 def dataset_version_reference(
     *,
@@ -255,6 +277,7 @@ def dataset_version_reference(
         raise ValidationError("sha256 must be 64 hex digits.")
     if not uri or len(uri) > 1000 or "://" not in uri:
         raise ValidationError("uri must be an absolute URI such as s3://bucket/key.")
+    _refuse_credentials(uri)
     personal_columns = _unique_columns(personal_columns, "personal_columns")
     sensitive_columns = _unique_columns(sensitive_columns, "sensitive_columns")
     schema = list(schema or [])
@@ -469,7 +492,7 @@ def model_version_register(
 ) -> ModelVersion:
     """Register a model artifact after loading it safely; record its SHA-256 and features."""
     require_unit_permission(actor, "governance.add_modelversion", model.business_unit)
-    max_bytes = settings.CUSTOS_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    max_bytes = settings.CUSTOS_MAX_ARTIFACT_BYTES if max_bytes is None else max_bytes
     if not version or len(version) > 100:
         raise ValidationError("A version is 1 to 100 characters.")
     if len(artifact) > max_bytes:
@@ -500,6 +523,7 @@ def model_version_register(
                 created_by=_user(actor),
             )
             mv.save()
+            storage.remove_on_rollback(artifacts.artifact_path(rel))  # e.g. a caller's outer transaction
             ledger_append(
                 kind="registry.model_version_registered",
                 subject=mv.ledger_subject,

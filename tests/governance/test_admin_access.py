@@ -55,3 +55,56 @@ def test_role_changes_in_the_user_admin_are_ledgered(client, make_user):
     assert entry.payload["before"] == [roles.DATA_SCIENTIST]
     assert entry.payload["after"] == [roles.MODEL_RISK_VALIDATOR]
     assert entry.actor == admin_user.username
+
+
+def test_status_changes_in_the_user_admin_are_ledgered(client, make_user):
+    """Making someone a superuser (or locking them out) is a grant like a role change."""
+    admin_user = make_user(superuser=True)
+    person = make_user(roles.DATA_SCIENTIST)
+    client.force_login(admin_user)
+    form = {
+        "username": person.username,
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on",
+        "groups": [person.groups.get().pk],
+        "last_login_0": "", "last_login_1": "",
+        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+    }
+    response = client.post(f"/admin/auth/user/{person.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    person.refresh_from_db()
+    assert person.is_superuser and person.is_staff
+    entry = LedgerEntry.objects.get(kind="access.user_status_changed")
+    assert entry.subject == f"auth.user:{person.pk}" and entry.actor == admin_user.username
+    assert entry.payload["before"] == {"is_active": True, "is_staff": True, "is_superuser": False}
+    assert entry.payload["after"] == {"is_active": True, "is_staff": True, "is_superuser": True}
+    # Saving again without a change writes nothing more.
+    assert client.post(f"/admin/auth/user/{person.pk}/change/", form).status_code == 302
+    assert LedgerEntry.objects.filter(kind="access.user_status_changed").count() == 1
+
+
+def test_roles_are_read_only_in_the_admin(client, make_user):
+    from django.contrib.auth.models import Group
+
+    client.force_login(make_user(superuser=True))
+    group = Group.objects.get(name=roles.AUDITOR)
+    assert client.get(f"/admin/auth/group/{group.pk}/change/").status_code == 200
+    assert client.post(f"/admin/auth/group/{group.pk}/change/", {"name": "Renamed", "permissions": []}).status_code == 403
+    assert client.get("/admin/auth/group/add/").status_code == 403
+    group.refresh_from_db()
+    assert group.name == roles.AUDITOR and group.permissions.exists()
+
+
+def test_adding_a_user_in_the_admin_still_works(client, make_user):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(make_user(superuser=True))
+    response = client.post(
+        "/admin/auth/user/add/",
+        {"username": "new-person", "usable_password": "true", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    person = get_user_model().objects.get(username="new-person")
+    assert person.is_active and not person.is_staff and not person.is_superuser
+    assert person.check_password("a-long-pass-phrase-9")

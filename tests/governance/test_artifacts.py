@@ -73,6 +73,17 @@ def test_garbage_does_not_load(fmt):
         load_artifact_bytes(b"{not a model", fmt)
 
 
+@pytest.mark.parametrize("fmt", ["skops", "xgboost-json", "xgboost-ubj", "lightgbm-text"])
+def test_refusals_name_the_problem_in_one_line_without_server_paths(fmt):
+    """XGBoost's errors carry its C++ source location and a native stack trace with the
+    server's install paths; the refusal an API client reads says what is wrong and no more."""
+    with pytest.raises(ArtifactRefused) as refused:
+        load_artifact_bytes(b"{not a model", fmt)
+    message = str(refused.value)
+    assert "\n" not in message and "Stack trace" not in message
+    assert "site-packages" not in message and ".cc:" not in message and len(message) < 400
+
+
 def test_tampered_stored_artifact_is_refused(credit_model_version):
     path = artifacts.artifact_path(credit_model_version.artifact_path)
     path.write_bytes(path.read_bytes() + b"x")

@@ -140,6 +140,11 @@ def _event(**overrides):
         ({"job": {"namespace": "ns"}}, "job.name"),
         ({"inputs": [{"namespace": "ns"}]}, "inputs[0].name"),
         ({"inputs": "x"}, "inputs"),
+        # Versions are never cut short (two long versions would become one) nor stringified.
+        ({"inputs": [{"namespace": "ns", "name": "d", "facets": {"version": {"datasetVersion": "v" * 101}}}]},
+         "inputs[0].facets.version.datasetVersion"),
+        ({"inputs": [{"namespace": "ns", "name": "d", "facets": {"version": {"datasetVersion": ["v1"]}}}]},
+         "inputs[0].facets.version.datasetVersion"),
     ],
 )
 def test_parse_event_names_the_faulty_field(overrides, path):

@@ -29,6 +29,20 @@ def test_admin_shows_only_the_users_units(role, unit, other_unit, make_user, mak
     assert client.get(f"/admin/governance/datasetversion/{dv.pk}/change/").status_code == 302
 
 
+@pytest.mark.parametrize(
+    "model", ["dataset", "datasetversion", "mlmodel", "modelversion", "trainingrun"]
+)
+def test_list_filters_name_only_the_users_units(model, unit, other_unit, make_user, make_credit_model_version):
+    """The business-unit filter in the sidebar must not name units the user may not see."""
+    make_credit_model_version(unit, name="mine-model")
+    make_credit_model_version(other_unit, name="their-model")
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    response = client.get(f"/admin/governance/{model}/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert other_unit.name not in page and other_unit.slug not in page
+
+
 def test_model_version_page_draws_its_lineage(unit, make_user, credit_model_version):
     client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
     page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/change/").content.decode()
@@ -64,6 +78,28 @@ def test_admin_add_goes_through_the_service(unit, other_unit, make_user):
     assert response.status_code == 200 and not Dataset.objects.exists()
     officer = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
     assert officer.get("/admin/governance/dataset/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "tier,category,message",
+    [
+        ("minimal", "employment", "Only high-risk models have an Annex III category."),
+        ("high", "", "A high-risk model names its Annex III category"),
+    ],
+)
+def test_admin_add_shows_the_classification_rule_on_the_form(tier, category, message, unit, make_user):
+    """A category on a minimal-risk model was a 500 (the service refused after the form had
+    passed); a high-risk model without one named a database constraint."""
+    client = _login(make_user(roles.DATA_SCIENTIST, [unit]))
+    client.raise_request_exception = False
+    response = client.post(
+        "/admin/governance/mlmodel/add/",
+        {"business_unit": unit.pk, "name": "m", "intended_purpose": "p", "risk_tier": tier, "annex_iii_category": category},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert message in str(errors["annex_iii_category"]) and "Constraint" not in str(errors)
+    assert not MLModel.objects.exists() and not LedgerEntry.objects.filter(kind="registry.model_created").exists()
 
 
 def test_nothing_can_be_deleted(unit, make_user, credit_model_version):

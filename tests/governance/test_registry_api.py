@@ -104,6 +104,9 @@ BAD_UPLOADS = {
     "malformed parquet": (b"PAR1 this is not parquet", "data.parquet", {}),
     "missing declared column": (b"applicant_id,sex\na-1,male\n", "data.csv", {"sensitive_columns": "age"}),
     "missing subject column": (b"id,sex\na-1,male\n", "data.csv", {}),
+    # Two columns of one name: the subject index must not quietly read the other one.
+    "repeated column name": (b"applicant_id,applicant_id,sex\na-1,99,male\n", "data.csv", {}),
+    "NUL in a column name": (b"applicant_id,se\x00x\na-1,male\n", "data.csv", {}),
 }
 
 
@@ -116,6 +119,23 @@ def test_bad_uploads_are_400_problems_and_store_nothing(token_client, dataset_id
     assert _counts() == before
 
 
+def test_an_overlong_subject_column_is_400_not_a_database_error(token_client, dataset_id):
+    """SQLite stores any length; PostgreSQL refuses a value past the column's 200 characters."""
+    column = "c" * 201
+    before = _counts()
+    body = _problem(_upload(token_client, dataset_id, f"{column},x\na-1,1\n".encode(), subject_column=column), 400)
+    assert "200" in str(body["errors"])
+    assert _counts() == before
+
+
+def test_a_malformed_row_is_refused_without_echoing_its_personal_data(token_client, dataset_id):
+    content = b"applicant_id,age,sex\napplicant-0001,35,female\napplicant-0002,41,male,Jane Roe 1983-02-01\n"
+    body = _problem(_upload(token_client, dataset_id, content), 400)
+    message = str(body["errors"])
+    assert "Expected 3 columns, got 4" in message
+    assert "Jane Roe" not in message and "applicant-0002" not in message
+
+
 def test_duplicate_version_is_409_and_oversized_is_413(token_client, dataset_id, german_credit_csv, settings):
     content = german_credit_csv.read_bytes()
     assert _upload(token_client, dataset_id, content).status_code == 201
@@ -126,6 +146,27 @@ def test_duplicate_version_is_409_and_oversized_is_413(token_client, dataset_id,
     # Under the envelope slack the Content-Length check lets it through; the stream count stops it.
     settings.CUSTOS_MAX_UPLOAD_BYTES = len(content) - 10
     _problem(_upload(token_client, dataset_id, content, version="v3"), 413)
+    assert _counts() == before
+
+
+def test_artifacts_have_their_own_smaller_limit(token_client, unit, settings, credit_model_artifact):
+    """An artifact is read whole into memory to be loaded and checked, so it is held to
+    CUSTOS_MAX_ARTIFACT_BYTES, not to the 2 GiB limit of streamed snapshots."""
+    model = token_client.post(
+        "/api/v1/models",
+        {"business_unit": unit.slug, "name": "m", "intended_purpose": "p", "risk_tier": "minimal"},
+        format="json",
+    ).json()
+    data = credit_model_artifact[0]
+    settings.CUSTOS_MAX_UPLOAD_BYTES = 10 * len(data)
+    settings.CUSTOS_MAX_ARTIFACT_BYTES = len(data) - 10
+    before = _counts()
+    artifact = io.BytesIO(data)
+    artifact.name = "model.skops"
+    response = token_client.post(
+        f"/api/v1/models/{model['id']}/versions", {"version": "1", "format": "skops", "artifact": artifact}, format="multipart"
+    )
+    _problem(response, 413)
     assert _counts() == before
 
 

@@ -169,6 +169,28 @@ def test_reference_by_uri_and_hash(unit):
         )
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://bucket.s3.amazonaws.com/credit.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA&X-Amz-Signature=abc",
+        "https://storage.googleapis.com/b/credit.csv?X-Goog-Signature=abc",
+        "https://acct.blob.core.windows.net/c/credit.csv?sv=2022-11-02&sig=abc",
+        "postgres://etl:hunter2@db.internal/credit",
+    ],
+)
+def test_a_reference_uri_carrying_credentials_is_refused(unit, uri):
+    """The URI is stored and shown to every reader: a presigned URL or a password in it is a
+    secret in the database."""
+    dataset = dataset_create(business_unit=unit, name="d")
+    with pytest.raises(ValidationError, match="credentials"):
+        dataset_version_reference(dataset=dataset, version="v1", uri=uri, sha256="a" * 64)
+    assert not DatasetVersion.objects.exists()
+    ok = dataset_version_reference(
+        dataset=dataset, version="v1", uri="https://bucket.s3.amazonaws.com/credit.csv?versionId=3", sha256="a" * 64
+    )
+    assert ok.uri.endswith("versionId=3")
+
+
 def test_model_version_and_training_run_are_ledgered(credit_model_version, credit_model_artifact):
     mv = credit_model_version
     data = credit_model_artifact[0]
@@ -288,3 +310,55 @@ def test_every_registry_entry_signs_its_payload(credit_model_version):
             payload={**e.payload, "extra": 1}, prev_hash=bytes(e.prev_hash), key_id=e.key_id,
         )
         assert leaf_hash(canonical_json(tampered)) != bytes(e.entry_hash)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_callers_transaction_that_rolls_back_takes_the_stored_files_with_it(
+    unit, german_credit_csv, credit_model_artifact
+):
+    """A service that stores a file may run inside a caller's transaction (erasure rewriting a
+    snapshot, a command doing several steps): if that transaction rolls back after the service
+    returned, the encrypted snapshot and the artifact must go too, not stay behind as orphans."""
+    from django.db import transaction
+
+    dataset = dataset_create(business_unit=unit, name="d")
+    model = model_create(
+        business_unit=unit, name="m", intended_purpose="Score.", risk_tier="high", annex_iii_category="creditworthiness"
+    )
+    before = _state()
+    with pytest.raises(RuntimeError, match="changes its mind"):
+        with transaction.atomic():
+            dataset_version_upload(dataset=dataset, version="v1", file=german_credit_csv, file_format="csv")
+            model_version_register(
+                model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops"
+            )
+            assert len(_stored_files()) == before[-1] + 2  # written, pending the caller's commit
+            raise RuntimeError("the caller changes its mind")
+    assert _state() == before
+
+    # A savepoint inside the caller's transaction that rolls back drops only its own files.
+    with transaction.atomic():
+        kept = dataset_version_upload(dataset=dataset, version="v1", file=german_credit_csv, file_format="csv")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            dataset_version_upload(dataset=dataset, version="v2", file=german_credit_csv, file_format="csv")
+            raise RuntimeError
+    assert [p.relative_to(storage.storage_root()).as_posix() for p in _stored_files()] == [kept.stored_path]
+    assert storage.snapshot_bytes(kept) == german_credit_csv.read_bytes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_files_of_committed_uploads_stay(unit, german_credit_csv, credit_model_artifact):
+    from django.db import transaction
+
+    dataset = dataset_create(business_unit=unit, name="d")
+    model = model_create(business_unit=unit, name="m", intended_purpose="Score.", risk_tier="minimal")
+    dv = dataset_version_upload(dataset=dataset, version="v1", file=german_credit_csv, file_format="csv")
+    with transaction.atomic():
+        mv = model_version_register(model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops")
+    import gc
+
+    gc.collect()
+    assert storage.snapshot_bytes(dv) == german_credit_csv.read_bytes()
+    from governance import artifacts
+
+    assert artifacts.artifact_bytes(mv) == credit_model_artifact[0]

@@ -154,3 +154,12 @@ def test_interrupted_rotation_still_reads_and_resumes(settings, tmp_path, storag
     result = master_key_rotate()
     assert result["rewrapped_data_keys"] == 1
     assert storage.dataset_version_dataframe(dv).shape[0] == 1000
+
+
+def test_healthz_reports_the_storage_keys_without_leaking_them(client, db, settings, tmp_path):
+    """A missing master or index key makes every upload and lookup fail: /healthz must say so."""
+    assert client.get("/healthz").json()["checks"]["storage_keys"] == "ok"
+    settings.CUSTOS_MASTER_KEY_FILE = str(tmp_path / "secret-place" / "missing.key")
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["checks"]["storage_keys"] == "fail"
+    assert b"secret-place" not in response.content and b"missing.key" not in response.content

@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from governance import roles
 from governance.models import ServiceToken
 from governance.services.access import token_create, token_revoke
 
@@ -101,3 +103,22 @@ def test_token_lifetime_is_bounded(make_user):
     user = make_user()
     with pytest.raises(Exception, match="between 1 and 3650"):
         token_create(user=user, name="x", days=0)
+
+
+@pytest.mark.parametrize("role,superuser", [(roles.COMPLIANCE_OFFICER, False), (None, True), (roles.PIPELINE, True)])
+def test_tokens_are_issued_only_to_service_accounts(make_user, role, superuser):
+    """Issue 2: tokens belong to service accounts. A person's token would be a 90-day credential
+    with all their rights that skips the session and its CSRF check."""
+    person = make_user(role, superuser=superuser)
+    with pytest.raises(ValidationError, match="only to service accounts"):
+        token_create(user=person, name="x")
+    assert not ServiceToken.objects.filter(user=person).exists()
+    with pytest.raises(CommandError, match="only to service accounts"):
+        call_command("tokens", "create", person.username)
+
+
+def test_a_token_whose_account_became_superuser_no_longer_authenticates(token_client, pipeline_token):
+    user, _ = pipeline_token
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    assert_401_problem(token_client.get(ME), "Tokens do not authenticate superusers.")
