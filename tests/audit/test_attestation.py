@@ -1,0 +1,207 @@
+"""Release attestations: DSSE signing and offline verification of in-toto statements."""
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from audit import attestation
+from audit.attestation import (
+    PAYLOAD_TYPE,
+    PREDICATE_TYPE,
+    AttestationError,
+    load_verifier_keys,
+    pae,
+    parse_verifier_key,
+    sign_statement,
+    statement,
+    verify_artifact,
+    verify_envelope,
+)
+from audit.keys import SigningKey, signing_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def artifact(tmp_path):
+    path = tmp_path / "model.skops"
+    path.write_bytes(b"not really a model, but bytes with a digest")
+    return path
+
+
+@pytest.fixture
+def envelope(artifact):
+    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    stmt = statement(
+        artifact_name="credit-scoring@3",
+        sha256=digest,
+        predicate={"release_id": 7, "environment": "production", "approvers": []},
+    )
+    return sign_statement(stmt)
+
+
+@pytest.fixture
+def keys():
+    return load_verifier_keys(signing_key().verifier_key)
+
+
+def test_pae_matches_the_dsse_spec_example():
+    # protocol.md of secure-systems-lab/dsse: PAE("http://example.com/HelloWorld", "hello world")
+    assert pae("http://example.com/HelloWorld", b"hello world") == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    # lengths are byte lengths, not character counts
+    assert pae("t", "é".encode()) == b"DSSEv1 1 t 2 \xc3\xa9"
+
+
+def test_a_valid_attestation_verifies(envelope, keys, artifact):
+    stmt = verify_artifact(envelope, keys, artifact)
+    assert stmt["_type"] == "https://in-toto.io/Statement/v1"
+    assert stmt["predicateType"] == PREDICATE_TYPE
+    assert stmt["subject"][0]["name"] == "credit-scoring@3"
+    assert envelope["payloadType"] == PAYLOAD_TYPE
+    assert envelope["signatures"][0]["keyid"] == signing_key().key_id
+
+
+def test_the_signature_is_over_the_pae_not_the_bare_payload(envelope):
+    key = signing_key().private_key.public_key()
+    payload = base64.b64decode(envelope["payload"])
+    sig = base64.b64decode(envelope["signatures"][0]["sig"])
+    key.verify(sig, pae(PAYLOAD_TYPE, payload))  # raises if not
+    with pytest.raises(Exception):
+        key.verify(sig, payload)
+
+
+def test_a_tampered_payload_fails(envelope, keys, artifact):
+    stmt = json.loads(base64.b64decode(envelope["payload"]))
+    stmt["predicate"]["environment"] = "staging"
+    forged = {**envelope, "payload": base64.b64encode(json.dumps(stmt).encode()).decode()}
+    with pytest.raises(AttestationError, match="No signature verifies"):
+        verify_artifact(forged, keys, artifact)
+
+
+def test_a_changed_payload_type_fails(envelope, keys):
+    with pytest.raises(AttestationError):
+        verify_envelope({**envelope, "payloadType": "application/json"}, keys)
+
+
+def test_the_wrong_key_fails(envelope, artifact):
+    other = SigningKey(name=signing_key().name, private_key=Ed25519PrivateKey.generate())
+    with pytest.raises(AttestationError, match="No signature verifies"):
+        verify_artifact(envelope, load_verifier_keys(other.verifier_key), artifact)
+
+
+def test_a_signature_by_another_key_under_our_key_id_fails(envelope, keys, artifact):
+    stmt = json.loads(base64.b64decode(envelope["payload"]))
+    impostor = SigningKey(name=signing_key().name, private_key=Ed25519PrivateKey.generate())
+    forged = sign_statement(stmt, key=impostor)
+    forged["signatures"][0]["keyid"] = signing_key().key_id
+    with pytest.raises(AttestationError):
+        verify_artifact(forged, keys, artifact)
+
+
+def test_the_wrong_artifact_fails(envelope, keys, tmp_path):
+    other = tmp_path / "other.skops"
+    other.write_bytes(b"a different model")
+    with pytest.raises(AttestationError, match="not the attested one"):
+        verify_artifact(envelope, keys, other)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        None,
+        [],
+        {"payloadType": PAYLOAD_TYPE},
+        {"payloadType": PAYLOAD_TYPE, "payload": "!!!", "signatures": [{"sig": "AA=="}]},
+        {"payloadType": PAYLOAD_TYPE, "payload": "e30=", "signatures": []},
+        {"payloadType": PAYLOAD_TYPE, "payload": "e30=", "signatures": ["x"]},
+    ],
+)
+def test_malformed_envelopes_are_refused_cleanly(broken, keys):
+    with pytest.raises(AttestationError):
+        verify_envelope(broken, keys)
+
+
+def test_a_signed_non_statement_is_refused(keys):
+    env = sign_statement({"_type": "something else"})
+    with pytest.raises(AttestationError, match="Statement v1"):
+        verify_envelope(env, keys)
+
+
+def test_verifier_keys_are_checked():
+    good = signing_key().verifier_key
+    kid, _ = parse_verifier_key(good)
+    assert kid == signing_key().key_id
+    name, _, b64 = good.split("+")
+    with pytest.raises(AttestationError, match="id does not match"):
+        parse_verifier_key(f"{name}+00000000+{b64}")
+    with pytest.raises(AttestationError):
+        parse_verifier_key("not a key")
+    with pytest.raises(AttestationError, match="Ed25519"):
+        rsa_like = base64.b64encode(bytes([2]) + bytes(32)).decode()
+        parse_verifier_key(f"{name}+{kid}+{rsa_like}")
+
+
+def test_statement_refuses_a_bad_digest():
+    with pytest.raises(ValueError):
+        statement(artifact_name="m", sha256="ABC", predicate={})
+
+
+BLOCK_DJANGO = (
+    "import sys, runpy\n"
+    "class Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'django' or name.startswith('django.'):\n"
+    "            raise ImportError('Django is not available here')\n"
+    "sys.meta_path.insert(0, Block())\n"
+    "sys.argv = ['audit.attestation'] + sys.argv[1:]\n"
+    "runpy.run_module('audit.attestation', run_name='__main__')\n"
+)
+
+
+def _cli(tmp_path, envelope, key, artifact):
+    env_file = tmp_path / "release.dsse.json"
+    env_file.write_text(json.dumps(envelope))
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_DJANGO, "verify", "--attestation", str(env_file), "--key", key, "--artifact", str(artifact)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_command_line_verifies_without_django(tmp_path, envelope, artifact):
+    result = _cli(tmp_path, envelope, signing_key().verifier_key, artifact)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: credit-scoring@3")
+
+
+def test_command_line_accepts_a_key_file(tmp_path, envelope, artifact):
+    key_file = tmp_path / "custos.vkey"
+    key_file.write_text("# Custos ledger keys\n" + signing_key().verifier_key + "\n")
+    assert _cli(tmp_path, envelope, str(key_file), artifact).returncode == 0
+
+
+def test_command_line_fails_on_the_wrong_artifact(tmp_path, envelope):
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"other")
+    result = _cli(tmp_path, envelope, signing_key().verifier_key, other)
+    assert result.returncode == 1 and "FAIL" in result.stderr
+
+
+def test_command_line_fails_on_a_missing_file(tmp_path, envelope, artifact):
+    result = _cli(tmp_path, envelope, signing_key().verifier_key, tmp_path / "absent")
+    assert result.returncode == 1
+
+
+def test_module_does_not_import_django_at_import_time():
+    assert "django" not in attestation.__dict__
+    src = Path(attestation.__file__).read_text()
+    top = [line for line in src.splitlines() if line.startswith(("import ", "from "))]
+    assert not any("django" in line or ".keys" in line or ".canonical" in line for line in top)
