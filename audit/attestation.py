@@ -2,30 +2,29 @@
 
 A deployment pipeline receives the envelope with an approved release and checks it offline::
 
-    python -m audit.attestation verify --attestation release.dsse.json \\
+    python -m audit.verifier --attestation release.dsse.json \\
         --key 'custos.local/ledger+1a2b3c4d+AeX…' --artifact model.skops
 
-The verify path (``verify_envelope``, ``verify_artifact``, the command line) needs only the
-Python standard library and ``cryptography``: no Django, no database, no network. Only
-``sign_statement`` touches Django, to load the ledger's signing key, and imports it lazily.
-The format is documented in docs/attestation.md.
+The verify path (``verify_envelope``, ``verify_artifact``, and that command) needs only the
+Python standard library and ``cryptography``: no Django, no database, no network. Verifier keys
+are the ledger's note verifier keys (``audit.note``). Only ``sign_statement`` touches Django, to
+load the ledger's signing key, and imports it lazily. The format is documented in
+docs/attestation.md.
 """
 
-import argparse
+from __future__ import annotations
+
 import base64
 import binascii
 import hashlib
 import json
-import sys
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from .note import Verifier
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://custos.dev/attestation/release/v1"
-ED25519_ALG = b"\x01"
 
 
 class AttestationError(Exception):
@@ -55,38 +54,6 @@ def _b64decode(text: str) -> bytes:
         return base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise AttestationError(f"Invalid base64: {exc}") from None
-
-
-# --- keys (the note verifier-key form the ledger publishes) -----------------------------------
-
-
-def note_key_id(name: str, public_key: bytes) -> str:
-    """Signed-note key id: first 4 bytes of SHA-256(name || 0x0A || 0x01 || key), as hex."""
-    return hashlib.sha256(name.encode() + b"\n" + ED25519_ALG + public_key).digest()[:4].hex()
-
-
-def parse_verifier_key(text: str) -> tuple[str, Ed25519PublicKey]:
-    """Parse ``<name>+<8 hex key id>+<base64(0x01 || 32-byte key)>``; return (key id, key)."""
-    parts = text.strip().split("+", 2)  # the name has no "+", the base64 may
-    if len(parts) != 3:
-        raise AttestationError("A verifier key looks like '<name>+<keyid>+<base64 key>'.")
-    name, kid, b64 = parts
-    raw = _b64decode(b64)
-    if len(raw) != 33 or raw[:1] != ED25519_ALG:
-        raise AttestationError("The verifier key is not an Ed25519 key (0x01 followed by 32 bytes).")
-    if note_key_id(name, raw[1:]) != kid.lower():
-        raise AttestationError("The verifier key's id does not match its name and key.")
-    return kid.lower(), Ed25519PublicKey.from_public_bytes(raw[1:])
-
-
-def load_verifier_keys(spec: str) -> dict[str, Ed25519PublicKey]:
-    """Keys from SPEC: a verifier-key text, or a file holding one per line."""
-    path = Path(spec)
-    lines = path.read_text().splitlines() if "+" not in spec and path.is_file() else [spec]
-    keys = dict(parse_verifier_key(line) for line in lines if line.strip() and not line.startswith("#"))
-    if not keys:
-        raise AttestationError(f"No verifier key in {spec!r}.")
-    return keys
 
 
 # --- building and signing ---------------------------------------------------------------------
@@ -123,8 +90,8 @@ def sign_statement(stmt: dict, key=None) -> dict:
 # --- verification (standard library + cryptography only) ------------------------------------
 
 
-def verify_envelope(envelope, keys: dict[str, Ed25519PublicKey]) -> dict:
-    """Return the Statement if some signature verifies with one of KEYS; else raise AttestationError."""
+def verify_envelope(envelope, verifiers: list[Verifier]) -> dict:
+    """Return the Statement if a signature verifies with one of VERIFIERS; else raise AttestationError."""
     if not isinstance(envelope, dict):
         raise AttestationError("The attestation is not a DSSE envelope (a JSON object).")
     payload_type = envelope.get("payloadType")
@@ -135,22 +102,9 @@ def verify_envelope(envelope, keys: dict[str, Ed25519PublicKey]) -> dict:
     if not isinstance(signatures, list) or not signatures:
         raise AttestationError("The envelope carries no signature.")
     message = pae(payload_type, payload)
-    verified = False
-    for sig in signatures:
-        if not isinstance(sig, dict):
-            continue
-        candidates = [keys[sig["keyid"]]] if sig.get("keyid") in keys else list(keys.values())
-        raw = _b64decode(sig.get("sig", ""))
-        for key in candidates:
-            try:
-                key.verify(raw, message)
-            except InvalidSignature:
-                continue
-            verified = True
-            break
-        if verified:
-            break
-    if not verified:
+    # The keyid is an unauthenticated hint: every trusted key is tried on every signature.
+    sigs = [_b64decode(sig.get("sig", "")) for sig in signatures if isinstance(sig, dict)]
+    if not any(v.verify(message, raw) for raw in sigs for v in verifiers):
         raise AttestationError("No signature verifies with the given key(s).")
     try:
         stmt = json.loads(payload)
@@ -185,37 +139,12 @@ def verify_artifact(envelope, keys, artifact_path) -> dict:
     return stmt
 
 
-def verify_files(*, attestation: str, key: str, artifact: str) -> dict:
-    """Load the envelope file and the key(s) and run ``verify_artifact``."""
+def load_envelope(path) -> dict:
+    """Read an envelope from PATH: a bare DSSE envelope, or the release-status answer saved whole."""
     try:
-        envelope = json.loads(Path(attestation).read_text())
+        data = json.loads(Path(path).read_text())
     except ValueError as exc:
-        raise AttestationError(f"{attestation} is not JSON: {exc}") from None
-    if isinstance(envelope, dict) and "envelope" in envelope and "payload" not in envelope:
-        envelope = envelope["envelope"]  # accept the API's release-status document as saved
-    return verify_artifact(envelope, load_verifier_keys(key), artifact)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audit.attestation", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="verify an attestation against a model file, offline")
-    v.add_argument("--attestation", required=True, help="DSSE envelope (JSON file)")
-    v.add_argument("--key", required=True, help="note verifier key, or a file of them (one per line)")
-    v.add_argument("--artifact", required=True, help="the model file about to be deployed")
-    args = parser.parse_args(argv)
-    try:
-        stmt = verify_files(attestation=args.attestation, key=args.key, artifact=args.artifact)
-    except (AttestationError, OSError) as exc:
-        print(f"FAIL: {exc}", file=sys.stderr)
-        return 1
-    pred = stmt.get("predicate", {})
-    print(
-        f"OK: {stmt['subject'][0]['name']} sha256:{stmt['subject'][0]['digest']['sha256']} "
-        f"release {pred.get('release_id')} approved for {pred.get('environment')}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise AttestationError(f"{path} is not JSON: {exc}") from None
+    if isinstance(data, dict) and "payload" not in data and isinstance(data.get("attestation"), dict):
+        data = data["attestation"]
+    return data

@@ -1,4 +1,5 @@
-"""Offline verifier of Custos evidence bundles: ``python -m audit.verifier BUNDLE --key VKEY``.
+"""Offline verifier of Custos evidence bundles: ``python -m audit.verifier BUNDLE --key VKEY``,
+and of release attestations: ``python -m audit.verifier --attestation FILE --key VKEY --artifact MODEL_FILE``.
 
 Needs only the Python standard library and ``cryptography``: no Django, no database, no
 network. It checks that the bundle's checkpoint is signed by a key you trust (``--key``, the
@@ -6,6 +7,9 @@ note verifier key ``<name>+<id>+<base64>`` or a file holding it), that every ent
 to its stated hash, that every entry is included in that checkpoint's tree (or, for a complete
 bundle, that all entries chain and hash to its root), and that every entry is signed by the
 ledger key active at its position, as declared by the key entries the bundle carries.
+
+With ``--attestation`` it checks that the DSSE envelope (docs/attestation.md) is signed by a
+trusted key and that MODEL_FILE's SHA-256 is the artifact digest it attests.
 
 Exit status: 0 when everything verifies, 1 when something does not (the first failure is
 printed), 2 for unusable input.
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import merkle
+from .attestation import AttestationError, load_envelope, verify_artifact
 from .chain import KEY_REGISTERED, KEY_ROTATED, ChainError, ChainVerifier, declared_keys, unb64
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier_key
 
@@ -161,8 +166,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VKEY",
         help="A trusted note verifier key <name>+<id>+<base64>, or a file holding such keys. Repeatable.",
     )
+    parser.add_argument("--attestation", metavar="FILE", help="A release attestation (DSSE envelope) to verify instead.")
+    parser.add_argument("--artifact", metavar="MODEL_FILE", help="With --attestation: the model file it must be about.")
     parser.add_argument("--quiet", action="store_true", help="Print only the verdict.")
     return parser
+
+
+def verify_attestation_files(attestation: str, artifact: str, trusted: list[Verifier]) -> int:
+    """Verify a release attestation against the model file about to be deployed; return the exit status."""
+    try:
+        envelope = load_envelope(attestation)
+    except (OSError, AttestationError) as exc:
+        print(f"cannot read attestation {attestation}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        stmt = verify_artifact(envelope, trusted, artifact)
+    except OSError as exc:
+        print(f"cannot read artifact {artifact}: {exc}", file=sys.stderr)
+        return 2
+    except AttestationError as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    pred = stmt.get("predicate", {})
+    subject = stmt["subject"][0]
+    print(
+        f"OK: {subject.get('name')} sha256:{subject['digest']['sha256']} is approved for "
+        f"{pred.get('environment')} (release {pred.get('release_id')})"
+    )
+    return 0
 
 
 def main(argv=None) -> int:
@@ -174,9 +205,14 @@ def main(argv=None) -> int:
     except (NoteError, OSError) as exc:
         print(f"unusable --key: {exc}", file=sys.stderr)
         return 2
+    if args.attestation:
+        if not args.artifact or args.bundle:
+            print("--attestation needs --artifact MODEL_FILE and no BUNDLE", file=sys.stderr)
+            return 2
+        return verify_attestation_files(args.attestation, args.artifact, trusted)
     if args.bundle is None:
         parser.print_usage(sys.stderr)
-        print("nothing to verify: give a BUNDLE", file=sys.stderr)
+        print("nothing to verify: give a BUNDLE, or --attestation FILE --artifact MODEL_FILE", file=sys.stderr)
         return 2
     return verify_bundle_file(args.bundle, trusted, quiet=args.quiet)
 

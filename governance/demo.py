@@ -4,7 +4,9 @@ Each step is a function taking the command's ``out`` (a writer) and returning no
 features append their step to STEPS.
 """
 
+import json
 import secrets
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -160,3 +162,79 @@ STEPS.append(registry_data)
 from .demo_gates import gate_runs  # noqa: E402  (the release gates' step)
 
 STEPS.append(gate_runs)
+
+
+DEMO_GATES_NOTE = (
+    "Recorded by the demo: this build does not yet connect gate runs to releases "
+    "(governance.services.releases.gate_run_for_release)."
+)
+
+
+def releases(out):
+    """Three release requests of the demo credit model: approved, awaiting approval, rejected."""
+    from django.conf import settings
+
+    from audit.keys import signing_key
+
+    from .artifacts import artifact_path
+    from .models import MLModel, ReleaseRequest
+    from .services.releases import (
+        release_attestation_issue,
+        release_decide,
+        release_gate_result_record,
+        release_request,
+    )
+
+    User = get_user_model()
+    model = (
+        MLModel.objects.filter(business_unit__slug="retail-credit", risk_tier="high")
+        .order_by("created_at", "pk")
+        .first()
+    )
+    versions = list(model.versions.order_by("created_at", "pk")) if model else []
+    if len(versions) < 2:
+        out("  releases: skipped (the demo needs two model versions in retail-credit)")
+        return
+    if ReleaseRequest.objects.filter(model=model).exists():
+        out("  releases: exist")
+        return
+    pipeline = User.objects.get(username="pipeline.credit")
+    vera = User.objects.get(username="vera.validator")
+    colin = User.objects.get(username="colin.compliance")
+
+    def gated(mv, environment):
+        r = release_request(model_version=mv, environment=environment, actor=pipeline)
+        return release_gate_result_record(
+            release=r, verdict="passed", gate_run_subject="", gate_ledger_seq=None, details={"note": DEMO_GATES_NOTE}
+        )
+
+    v1, v2 = versions[0], versions[1]
+    approved = gated(v1, "production")
+    release_decide(
+        release=approved, actor=vera, role=roles.MODEL_RISK_VALIDATOR, decision="approve",
+        justification="Independent validation: performance and fairness by sex and age within policy.",
+    )
+    approved = release_decide(
+        release=approved, actor=colin, role=roles.COMPLIANCE_OFFICER, decision="approve",
+        justification="Documentation complete; Annex IV sections reviewed; second line sign-off.",
+    )
+    approved = release_attestation_issue(release=approved)  # signed on commit; here at once if not yet
+    waiting = gated(v2, "production")
+    rejected = gated(v2, "staging")
+    release_decide(
+        release=rejected, actor=vera, role=roles.MODEL_RISK_VALIDATOR, decision="reject",
+        justification="Validation data overlaps the training data; re-split and resubmit.",
+    )
+    folder = Path(settings.MEDIA_ROOT) / "attestations"
+    folder.mkdir(parents=True, exist_ok=True)
+    envelope_file = folder / f"release-{approved.pk}.dsse.json"
+    envelope_file.write_text(json.dumps(approved.attestation, indent=2))
+    out(f"  releases: #{approved.pk} approved ({v1} → production), #{waiting.pk} awaiting approval, #{rejected.pk} rejected")
+    out(f"  attestation of #{approved.pk}: {envelope_file}")
+    out(
+        f"  verify it offline: python -m audit.verifier --attestation {envelope_file} "
+        f"--key '{signing_key().verifier_key}' --artifact {artifact_path(v1.artifact_path)}"
+    )
+
+
+STEPS.append(releases)

@@ -22,6 +22,10 @@ GLOBAL_READ_ROLES = {AUDITOR}
 # role may do; object permissions on a BusinessUnit say in which units.
 ROLE_PERMISSIONS = {
     DATA_SCIENTIST: [
+        "governance.view_releaserequest",
+        "governance.add_releaserequest",
+        "governance.view_approval",
+        "governance.view_approvalpolicy",
         "governance.view_businessunit",
         "governance.view_dataset",
         "governance.view_datasetversion",
@@ -39,6 +43,12 @@ ROLE_PERMISSIONS = {
         "governance.add_openlineageevent",
     ],
     COMPLIANCE_OFFICER: [
+        "governance.view_releaserequest",
+        "governance.view_approval",
+        "governance.view_approvalpolicy",
+        "governance.add_approvalpolicy",
+        "governance.decide_releaserequest",
+        "governance.revoke_releaserequest",
         "governance.view_businessunit",
         "governance.view_dataset",
         "governance.view_datasetversion",
@@ -53,6 +63,10 @@ ROLE_PERMISSIONS = {
         "audit.view_checkpoint",
     ],
     MODEL_RISK_VALIDATOR: [
+        "governance.view_releaserequest",
+        "governance.view_approval",
+        "governance.view_approvalpolicy",
+        "governance.decide_releaserequest",
         "governance.view_businessunit",
         "governance.view_dataset",
         "governance.view_datasetversion",
@@ -65,6 +79,9 @@ ROLE_PERMISSIONS = {
         "audit.view_checkpoint",
     ],
     AUDITOR: [
+        "governance.view_releaserequest",
+        "governance.view_approval",
+        "governance.view_approvalpolicy",
         "governance.view_businessunit",
         "governance.view_dataset",
         "governance.view_datasetversion",
@@ -79,6 +96,8 @@ ROLE_PERMISSIONS = {
         "audit.view_checkpoint",
     ],
     PIPELINE: [
+        "governance.view_releaserequest",
+        "governance.add_releaserequest",
         "governance.view_businessunit",
         "governance.view_dataset",
         "governance.view_datasetversion",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import access, gates, openlineage, registry
+from . import access, gates, openlineage, registry, releases
 
 urlpatterns = [
     path("me", access.MeView.as_view(), name="me"),
@@ -34,4 +34,11 @@ urlpatterns = [
     path("gates/runs/<int:pk>", gates.GateRunDetailView.as_view(), name="gate-run"),
     path("gates/policies", gates.GatePolicyListCreateView.as_view(), name="gate-policies"),
     path("gates/policies/<int:pk>", gates.GatePolicyDetailView.as_view(), name="gate-policy"),
+    # releases
+    path("releases", releases.ReleaseListView.as_view(), name="releases"),
+    path("releases/status", releases.ReleaseStatusView.as_view(), name="release-status"),
+    path("releases/<int:pk>", releases.ReleaseDetailView.as_view(), name="release"),
+    path("releases/<int:pk>/decisions", releases.ReleaseDecisionView.as_view(), name="release-decisions"),
+    path("releases/<int:pk>/revoke", releases.ReleaseRevokeView.as_view(), name="release-revoke"),
+    path("releases/<int:pk>/attestation", releases.ReleaseAttestationView.as_view(), name="release-attestation"),
 ]

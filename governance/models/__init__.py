@@ -16,6 +16,7 @@ from .registry import (
     TrainingRunInput,
     TrainingRunOutput,
 )
+from .releases import Approval, ApprovalPolicy, Environment, IdempotencyRecord, ReleaseRequest
 
 __all__ = [
     "BusinessUnit",
@@ -37,4 +38,9 @@ __all__ = [
     "GatePolicy",
     "GatePolicyAssignment",
     "GateRun",
+    "Approval",
+    "ApprovalPolicy",
+    "Environment",
+    "IdempotencyRecord",
+    "ReleaseRequest",
 ]

@@ -1,0 +1,460 @@
+"""Release requests from submission to approval, rejection, revocation or supersession.
+
+Every function here that changes state locks the request, asks ``governance.releases`` whether
+the step is allowed (``TransitionRefused`` → 409, ``DecisionRefused`` → 403), writes the change
+and appends its ledger entry in the same transaction. Once an approval has committed, the
+release's attestation is signed against a fresh ledger checkpoint that covers every entry it
+cites (``release_attestation_issue``; ``manage.py releases attest ID`` re-runs it if that
+step failed).
+
+Gates: ``release_request`` starts the gating step and asks ``gate_run_for_release`` — the one
+place where the gate runs of ``governance.gates`` connect — for the current gate run of the
+model version. A gate run that finishes later reports with ``release_gate_result_record``.
+"""
+
+import hashlib
+from datetime import UTC
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.attestation import sign_statement, statement
+from audit.canonical import canonical_json
+from audit.models import LedgerEntry
+from audit.services import checkpoint_create, ledger_append
+
+from .. import releases as rules
+from ..models import ApprovalPolicy, Approval, ReleaseRequest
+from ..models.registry import RiskTier
+from ..releases import Action, ApprovalRule, Decision, DecisionRefused, GateVerdict, RecordedDecision, State
+from ..selectors.access import can_access_unit
+
+
+class ReleaseConflict(Exception):
+    """The request collides with the state of things (the API answers 409 Conflict)."""
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def _require(actor, perm: str, unit, what: str) -> None:
+    """Refuse unless ACTOR holds PERM and may act in UNIT (None is the system itself)."""
+    if actor is None:
+        return
+    if not actor.has_perm(perm) or not can_access_unit(actor, unit, write=True):
+        raise PermissionDenied(f"You may not {what} in business unit {unit.slug!r}.")
+
+
+def _user(actor):
+    return actor if isinstance(actor, get_user_model()) else None
+
+
+def _iso(dt) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- approval policies ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def approval_policy_publish(*, risk_tier: str, environment: str, rule: ApprovalRule, actor=None) -> ApprovalPolicy:
+    """Publish a new version of the approval policy for (RISK_TIER, ENVIRONMENT)."""
+    if actor is not None and not actor.has_perm("governance.add_approvalpolicy"):
+        raise PermissionDenied("You may not publish approval policies.")
+    if risk_tier not in RiskTier.values or environment not in ("staging", "production"):
+        raise ValidationError("Unknown risk tier or environment.")
+    last = (
+        ApprovalPolicy.objects.select_for_update()
+        .filter(risk_tier=risk_tier, environment=environment)
+        .order_by("-version")
+        .first()
+    )
+    data = rule.as_json()
+    policy = ApprovalPolicy.objects.create(
+        risk_tier=risk_tier,
+        environment=environment,
+        version=(last.version + 1) if last else 1,
+        rule=data,
+        digest=_digest(data),
+        created_by=_user(actor),
+    )
+    ledger_append(
+        kind="release.approval_policy_published",
+        subject=policy.ledger_subject,
+        payload={
+            "risk_tier": risk_tier,
+            "environment": environment,
+            "version": policy.version,
+            "rule": data,
+            "digest": policy.digest,
+        },
+        actor=actor,
+    )
+    return policy
+
+
+def approval_policy_current(*, risk_tier: str, environment: str) -> ApprovalPolicy:
+    """The latest policy for (RISK_TIER, ENVIRONMENT); the shipped default is published on first use."""
+    policy = ApprovalPolicy.objects.filter(risk_tier=risk_tier, environment=environment).order_by("-version").first()
+    if policy is None:
+        policy = approval_policy_publish(
+            risk_tier=risk_tier, environment=environment, rule=rules.DEFAULT_RULES[(risk_tier, environment)]
+        )
+    return policy
+
+
+# --- the gate hook ----------------------------------------------------------------------------
+
+
+def gate_run_for_release(*, release: ReleaseRequest, actor=None):
+    """Start (or find) the gate run for RELEASE's model version; return a finished result or None.
+
+    This is where ``governance.gates`` connects: when gate runs exist, look up the run that is
+    current for the model version under its gate policy, start one if there is none, and
+    return ``(verdict, gate_run_subject, ledger_seq, details)`` if it has already finished.
+    Returning None leaves the release in 'gating' until ``release_gate_result_record`` is
+    called when the run ends. Until gate runs are stored (the gates feature), nothing starts a
+    run here and the release waits in 'gating' for a recorded result.
+    """
+    return None
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+def _lock(release: ReleaseRequest) -> ReleaseRequest:
+    return ReleaseRequest.objects.select_for_update().select_related("model", "model_version").get(pk=release.pk)
+
+
+def _move(release: ReleaseRequest, action, **fields) -> State:
+    """Apply ACTION's transition to RELEASE (raises TransitionRefused) and save FIELDS with it."""
+    old = release.state
+    release.state = rules.transition(old, action)
+    for name, value in fields.items():
+        setattr(release, name, value)
+    release.save(update_fields=["state", *fields])
+    return old
+
+
+@transaction.atomic
+def release_request(*, model_version, environment: str, actor) -> ReleaseRequest:
+    """Ask to release MODEL_VERSION to ENVIRONMENT; start gating it at once."""
+    model = model_version.model
+    _require(actor, "governance.add_releaserequest", model.business_unit, "request releases")
+    if environment not in ("staging", "production"):
+        raise ValidationError("The environment is 'staging' or 'production'.")
+    if model.risk_tier == RiskTier.PROHIBITED:
+        raise ValidationError("Models of a prohibited practice (EU AI Act Art. 5) may not be released.")
+    policy = approval_policy_current(risk_tier=model.risk_tier, environment=environment)
+    open_ = ReleaseRequest.objects.filter(
+        model_version=model_version, environment=environment, state__in=[s.value for s in rules.OPEN_STATES]
+    ).first()
+    if open_ is not None:
+        raise ReleaseConflict(f"Release {open_.pk} of this version to {environment} is already {open_.state}.")
+    approved = ReleaseRequest.objects.filter(
+        model_version=model_version, environment=environment, state=State.APPROVED
+    ).first()
+    if approved is not None:
+        raise ReleaseConflict(f"This version is already approved for {environment} (release {approved.pk}).")
+    try:
+        with transaction.atomic():
+            release = ReleaseRequest.objects.create(
+                model=model,
+                model_version=model_version,
+                environment=environment,
+                state=State.SUBMITTED,
+                requester=actor,
+                approval_policy=policy,
+            )
+    except IntegrityError:  # a concurrent request for the same version won the race
+        raise ReleaseConflict(f"A release of this version to {environment} is already open.") from None
+    ledger_append(
+        kind="release.requested",
+        subject=release.ledger_subject,
+        payload={
+            "model_version_id": model_version.pk,
+            "model_id": model.pk,
+            "business_unit_id": model.business_unit_id,
+            "environment": environment,
+            "artifact_sha256": model_version.artifact_sha256,
+            "approval_policy": {"id": policy.pk, "version": policy.version, "digest": policy.digest},
+        },
+        actor=actor,
+    )
+    _move(release, Action.START_GATING)
+    ledger_append(kind="release.gating_started", subject=release.ledger_subject, payload={}, actor=actor)
+    finished = gate_run_for_release(release=release, actor=actor)
+    if finished is not None:
+        verdict, subject, seq, details = finished
+        release = release_gate_result_record(
+            release=release, verdict=verdict, gate_run_subject=subject, gate_ledger_seq=seq, details=details
+        )
+    return release
+
+
+@transaction.atomic
+def release_gate_result_record(
+    *, release: ReleaseRequest, verdict: str, gate_run_subject: str, gate_ledger_seq: int | None, details=None, actor=None
+) -> ReleaseRequest:
+    """Record the verdict of RELEASE's gate run and move it on: to approval, or to 'gate_failed'.
+
+    Called by the gate run when it finishes (actor None, the system). People cannot call it.
+    """
+    if actor is not None and not actor.is_superuser:
+        raise PermissionDenied("Gate results are recorded by the gate runs themselves.")
+    release = _lock(release)
+    verdict = GateVerdict(verdict)
+    _move(
+        release,
+        rules.gate_action(verdict),
+        gate_verdict=verdict.value,
+        gate_run_subject=gate_run_subject,
+        gate_ledger_seq=gate_ledger_seq,
+        gate_details=details or {},
+    )
+    ledger_append(
+        kind="release.gates_recorded",
+        subject=release.ledger_subject,
+        payload={
+            "verdict": verdict.value,
+            "gate_run": gate_run_subject,
+            "gate_ledger_seq": gate_ledger_seq,
+            "state": release.state,
+        },
+        actor=actor,
+    )
+    return release
+
+
+def _recorded(release) -> list[RecordedDecision]:
+    return [
+        RecordedDecision(a.approver_id, a.role, Decision(a.decision), a.justification)
+        for a in release.approvals.all()
+    ]
+
+
+@transaction.atomic
+def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, justification: str) -> ReleaseRequest:
+    """Record ACTOR's DECISION (approve, reject, override) in ROLE; approve or reject when it settles it."""
+    release = _lock(release)
+    unit = release.model.business_unit
+    _require(actor, "governance.decide_releaserequest", unit, "decide on releases")
+    if release.state != State.AWAITING_APPROVAL:
+        raise rules.TransitionRefused(
+            release.state, Action.APPROVE if decision != Decision.REJECT else Action.REJECT
+        )
+    try:
+        decision = Decision(decision)
+    except ValueError:
+        raise ValidationError(f"A decision is one of {', '.join(d.value for d in Decision)}.") from None
+    if len((justification or "").strip()) < rules.MIN_JUSTIFICATION:
+        raise ValidationError(f"A decision needs a written justification (at least {rules.MIN_JUSTIFICATION} characters).")
+    rule = ApprovalRule.from_json(release.approval_policy.rule)
+    decisions = _recorded(release)
+    rules.check_decision(
+        rule,
+        requester_id=release.requester_id,
+        approver_id=actor.pk,
+        approver_roles=set(actor.groups.values_list("name", flat=True)),
+        role=role,
+        decision=decision,
+        justification=justification,
+        decisions=decisions,
+        gate_verdict=release.gate_verdict,
+    )
+    kind = {
+        Decision.APPROVE: "release.approval_given",
+        Decision.REJECT: "release.rejection_given",
+        Decision.OVERRIDE: "release.gate_overridden",
+    }[decision]
+    entry = ledger_append(
+        kind=kind,
+        subject=release.ledger_subject,
+        payload={
+            "approver_id": actor.pk,
+            "approver": actor.get_username(),
+            "role": role,
+            "decision": decision.value,
+            "justification_sha256": hashlib.sha256(justification.encode()).hexdigest(),
+            "gate_verdict": release.gate_verdict,
+        },
+        actor=actor,
+    )
+    Approval.objects.create(
+        release=release, approver=actor, role=role, decision=decision, justification=justification, ledger_seq=entry.seq
+    )
+    outcome = rules.evaluate(rule, decisions=_recorded(release), gate_verdict=release.gate_verdict)
+    if outcome.status == "approved":
+        _approve(release, actor=actor)
+    elif outcome.status == "rejected":
+        _move(release, Action.REJECT, decided_at=timezone.now())
+        ledger_append(
+            kind="release.rejected", subject=release.ledger_subject, payload={"rejected_by": actor.pk}, actor=actor
+        )
+    return release
+
+
+def _approve(release: ReleaseRequest, *, actor) -> None:
+    previous = (
+        ReleaseRequest.objects.select_for_update()
+        .filter(model=release.model, environment=release.environment, state=State.APPROVED)
+        .exclude(pk=release.pk)
+        .first()
+    )
+    now = timezone.now()
+    if previous is not None:
+        _move(previous, Action.SUPERSEDE, superseded_by=release, ended_at=now)
+        ledger_append(
+            kind="release.superseded",
+            subject=previous.ledger_subject,
+            payload={"superseded_by": release.pk, "model_version_id": release.model_version_id},
+            actor=actor,
+        )
+    _move(release, Action.APPROVE, decided_at=now)
+    ledger_append(
+        kind="release.approved",
+        subject=release.ledger_subject,
+        payload={
+            "model_version_id": release.model_version_id,
+            "environment": release.environment,
+            "artifact_sha256": release.model_version.artifact_sha256,
+            "approvals": [a.ledger_seq for a in release.approvals.all()],
+            "supersedes": previous.pk if previous else None,
+        },
+        actor=actor,
+    )
+    release_id = release.pk
+    # The checkpoint must cover the approval, so it is signed (and exported) after the commit.
+    transaction.on_commit(lambda: release_attestation_issue(release=ReleaseRequest.objects.get(pk=release_id)), robust=True)
+
+
+def release_attestation_issue(*, release: ReleaseRequest, actor=None) -> ReleaseRequest:
+    """Sign RELEASE's attestation against a new checkpoint that covers its approval; ledger it.
+
+    Call it outside a transaction (it runs on commit of the approval): the checkpoint is
+    signed and exported in its own transaction first, so no exported checkpoint can name
+    entries that were rolled back. Does nothing if the release already has its attestation.
+    """
+    if actor is not None and not actor.is_superuser:
+        raise PermissionDenied("Attestations are issued by Custos itself.")
+    checkpoint = checkpoint_create()
+    with transaction.atomic():
+        release = _lock(release)
+        if release.attestation:
+            return release
+        if release.state != State.APPROVED:
+            raise rules.TransitionRefused(release.state, Action.APPROVE, "Only an approved release is attested.")
+        approved = LedgerEntry.objects.filter(subject=release.ledger_subject, kind="release.approved").latest("seq")
+        if checkpoint.tree_size <= approved.seq:  # a checkpoint signed before the approval committed
+            raise ReleaseConflict("The latest checkpoint does not cover the approval yet; try again.")
+        release.attestation = sign_statement(release_statement(release, approved_entry=approved, checkpoint=checkpoint))
+        release.save(update_fields=["attestation"])
+        ledger_append(
+            kind="release.attestation_issued",
+            subject=release.ledger_subject,
+            payload={
+                "payload_sha256": hashlib.sha256(release.attestation["payload"].encode()).hexdigest(),
+                "key_id": release.attestation["signatures"][0]["keyid"],
+                "checkpoint_size": checkpoint.tree_size,
+            },
+            actor=actor,
+        )
+    return release
+
+
+def release_statement(release: ReleaseRequest, *, approved_entry, checkpoint) -> dict:
+    """The in-toto Statement about RELEASE's artifact (docs/attestation.md)."""
+    mv = release.model_version
+    model = release.model
+    policy = release.approval_policy
+    predicate = {
+        "release_id": release.pk,
+        "environment": release.environment,
+        "model": {
+            "id": model.pk,
+            "name": model.name,
+            "version": mv.version,
+            "model_version_id": mv.pk,
+            "business_unit": model.business_unit.slug,
+            "risk_tier": model.risk_tier,
+        },
+        "artifact": {"sha256": mv.artifact_sha256, "format": mv.artifact_format, "framework": mv.framework},
+        "requested_by": release.requester.get_username(),
+        "requested_at": _iso(release.created_at),
+        "approved_at": _iso(release.decided_at),
+        "policies": {
+            "approval": {
+                "id": policy.pk,
+                "risk_tier": policy.risk_tier,
+                "environment": policy.environment,
+                "version": policy.version,
+                "digest": policy.digest,
+                "rule": policy.rule,
+            },
+            "gate": release.gate_details.get("policy"),
+        },
+        "gates": [
+            {
+                "run": release.gate_run_subject,
+                "verdict": release.gate_verdict,
+                "ledger_seq": release.gate_ledger_seq,
+            }
+        ],
+        "approvals": [
+            {
+                "approver": a.approver.get_username(),
+                "role": a.role,
+                "decision": a.decision,
+                "justification_sha256": hashlib.sha256(a.justification.encode()).hexdigest(),
+                "at": _iso(a.decided_at),
+                "ledger_seq": a.ledger_seq,
+            }
+            for a in release.approvals.select_related("approver")
+        ],
+        "ledger": {
+            "origin": settings.CUSTOS_LOG_ORIGIN,
+            "approved_seq": approved_entry.seq,
+            "approved_entry_hash": bytes(approved_entry.entry_hash).hex(),
+            "checkpoint": {
+                "size": checkpoint.tree_size,
+                "root_hash": bytes(checkpoint.root_hash).hex(),
+                "note": checkpoint.note,
+            },
+        },
+    }
+    return statement(artifact_name=f"{model.name}@{mv.version}", sha256=mv.artifact_sha256, predicate=predicate)
+
+
+@transaction.atomic
+def release_revoke(*, release: ReleaseRequest, justification: str, actor) -> ReleaseRequest:
+    """Revoke an approved release with a written justification; its attestation no longer counts."""
+    release = _lock(release)
+    _require(actor, "governance.revoke_releaserequest", release.model.business_unit, "revoke releases")
+    if len((justification or "").strip()) < rules.MIN_JUSTIFICATION:
+        raise ValidationError(f"A revocation needs a written justification (at least {rules.MIN_JUSTIFICATION} characters).")
+    _move(release, Action.REVOKE, justification=justification, ended_at=timezone.now())
+    ledger_append(
+        kind="release.revoked",
+        subject=release.ledger_subject,
+        payload={"justification_sha256": hashlib.sha256(justification.encode()).hexdigest()},
+        actor=actor,
+    )
+    return release
+
+
+__all__ = [
+    "DecisionRefused",
+    "ReleaseConflict",
+    "approval_policy_current",
+    "approval_policy_publish",
+    "gate_run_for_release",
+    "release_decide",
+    "release_gate_result_record",
+    "release_attestation_issue",
+    "release_request",
+    "release_revoke",
+]

@@ -1,0 +1,85 @@
+"""A validator and an officer approve a release in the browser; others cannot."""
+
+import pytest
+
+from audit.attestation import verify_artifact
+from audit.verifier import load_verifier_keys
+from audit.keys import signing_key
+from governance import roles
+from governance.releases import State
+from governance.services.releases import release_gate_result_record, release_request
+
+pytestmark = pytest.mark.browser
+WHY = "Checked fairness by group and the SHAP ranking; independent of development."
+
+
+@pytest.fixture
+def release(credit_model_version, make_user, unit):
+    requester = make_user(roles.DATA_SCIENTIST, [unit], username="dana.scientist")
+    r = release_request(model_version=credit_model_version, environment="production", actor=requester)
+    return release_gate_result_record(
+        release=r, verdict="passed", gate_run_subject="governance.gaterun:1", gate_ledger_seq=0
+    )
+
+
+def decide(browser, release, role, decision="approve"):
+    browser.get(f"/admin/governance/releaserequest/{release.pk}/review/")
+    browser.wait_for("#decision-form")
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find("#id_role")).select_by_visible_text(role)
+    browser.find("#id_justification").send_keys(WHY)
+    browser.shot(f"{role}-before-{decision}")
+    browser.find(f"#{decision}").click()
+    browser.wait_for(".messagelist")
+
+
+def test_validator_and_officer_approve_and_the_attestation_verifies(
+    browser, release, make_user, unit, credit_model_artifact, tmp_path
+):
+    make_user(roles.MODEL_RISK_VALIDATOR, [unit], username="vera.validator")
+    make_user(roles.COMPLIANCE_OFFICER, [unit], username="colin.compliance")
+
+    browser.login("vera.validator")
+    browser.get("/admin/")
+    assert "1 release request awaiting your decision" in browser.find("#release-attention").text
+    browser.shot("validator-index")
+    decide(browser, release, roles.MODEL_RISK_VALIDATOR)
+    assert browser.find("#release-state").text.lower() == "awaiting_approval"
+
+    browser.login("colin.compliance")
+    browser.get("/admin/governance/releaserequest/attention/")
+    browser.find(f"#awaiting-decision a[href$='/{release.pk}/review/']").click()
+    browser.wait_for("#decision-form")
+    decide(browser, release, roles.COMPLIANCE_OFFICER)
+    assert browser.find("#release-state").text.lower() == "approved"
+    assert browser.find("#attestation").text.strip().startswith("{")
+    browser.shot("approved")
+
+    release.refresh_from_db()
+    assert release.state == State.APPROVED
+    artifact = tmp_path / "model.skops"
+    artifact.write_bytes(credit_model_artifact[0])
+    stmt = verify_artifact(release.attestation, load_verifier_keys([signing_key().verifier_key]), artifact)
+    assert [a["approver"] for a in stmt["predicate"]["approvals"]] == ["vera.validator", "colin.compliance"]
+
+
+def test_an_officer_of_another_unit_cannot_see_it(browser, release, make_user, other_unit):
+    make_user(roles.COMPLIANCE_OFFICER, [other_unit], username="olga.officer")
+    browser.login("olga.officer")
+    browser.get("/admin/governance/releaserequest/")
+    assert f"/releaserequest/{release.pk}/" not in browser.driver.page_source
+    browser.get(f"/admin/governance/releaserequest/{release.pk}/review/")
+    assert "Not Found" in browser.text or "not found" in browser.text.lower()
+    browser.shot("other-unit-404")
+
+
+def test_the_requester_finds_no_approve_button(browser, release, make_user):
+    requester = release.requester
+    requester.groups.add(type(requester.groups.first()).objects.get(name=roles.MODEL_RISK_VALIDATOR))
+    browser.login("dana.scientist")
+    browser.get(f"/admin/governance/releaserequest/{release.pk}/review/")
+    browser.wait_for("#release")
+    assert browser.find_all("#approve") == []
+    assert "You requested this release" in browser.text
+    browser.shot("requester-view")

@@ -1,0 +1,120 @@
+"""The compliance officer's admin: attention page, review page, decisions through the services."""
+
+import pytest
+from django.test import Client
+
+from audit.models import LedgerEntry
+from governance import roles
+from governance.models import Approval
+from governance.releases import State
+from governance.services.releases import release_decide, release_gate_result_record, release_request
+
+CO, MRV, DS, AUD = roles.COMPLIANCE_OFFICER, roles.MODEL_RISK_VALIDATOR, roles.DATA_SCIENTIST, roles.AUDITOR
+WHY = "Reviewed the gate evidence and the lineage."
+
+
+def browser_for(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def requester(make_user, unit):
+    return make_user(DS, [unit])
+
+
+@pytest.fixture
+def release(credit_model_version, requester):
+    r = release_request(model_version=credit_model_version, environment="production", actor=requester)
+    details = {"checks": [{"name": "demographic_parity_ratio", "value": 0.91, "limit": 0.8, "verdict": "passed"}]}
+    return release_gate_result_record(
+        release=r, verdict="passed", gate_run_subject="governance.gaterun:1", gate_ledger_seq=0, details=details
+    )
+
+
+def review_url(release):
+    return f"/admin/governance/releaserequest/{release.pk}/review/"
+
+
+def test_officer_sees_what_needs_attention(make_user, unit, release):
+    officer = browser_for(make_user(CO, [unit]))
+    index = officer.get("/admin/")
+    assert "Needs your attention" in index.content.decode()
+    assert "1 release request awaiting your decision" in " ".join(index.content.decode().split())
+    page = officer.get("/admin/governance/releaserequest/attention/")
+    assert page.status_code == 200
+    assert f"#{release.pk}" in page.content.decode()
+
+
+def test_review_page_shows_lineage_gates_and_forms(make_user, unit, release):
+    page = browser_for(make_user(MRV, [unit])).get(review_url(release)).content.decode()
+    assert "<svg" in page  # the model version's lineage picture
+    assert "Gate results" in page and "demographic_parity_ratio" in page and "governance.gaterun:1" in page
+    assert 'value="approve"' in page and 'value="reject"' in page
+    assert release.model_version.artifact_sha256 in page
+
+
+def test_approve_in_the_admin_goes_through_the_service(make_user, unit, release, django_capture_on_commit_callbacks):
+    validator, officer = make_user(MRV, [unit]), make_user(CO, [unit])
+    response = browser_for(validator).post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY})
+    assert response.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):  # the attestation is signed once the approval commits
+        browser_for(officer).post(review_url(release), {"action": "approve", "role": CO, "justification": WHY})
+    release.refresh_from_db()
+    assert release.state == State.APPROVED and release.attestation
+    assert LedgerEntry.objects.filter(subject=release.ledger_subject, kind="release.approval_given").count() == 2
+    page = browser_for(officer).get(review_url(release)).content.decode()
+    assert 'id="attestation"' in page and 'value="revoke"' in page
+
+
+def test_a_justification_is_required_in_the_form(make_user, unit, release):
+    response = browser_for(make_user(MRV, [unit])).post(review_url(release), {"action": "approve", "role": MRV, "justification": ""})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert not Approval.objects.exists()
+
+
+def test_requester_finds_no_approve_button(requester, release):
+    requester.groups.add(type(requester.groups.first()).objects.get(name=MRV))
+    client = browser_for(requester)
+    page = client.get(review_url(release)).content.decode()
+    assert 'value="approve"' not in page and "You requested this release" in page
+    response = client.post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY})
+    assert response.status_code == 403
+    assert not Approval.objects.exists()
+
+
+def test_segregation_refusal_is_shown_not_crashed(make_user, unit, release):
+    validator = make_user(MRV, [unit])
+    release_decide(release=release, actor=validator, role=MRV, decision="approve", justification=WHY)
+    response = browser_for(validator).post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY}, follow=True)
+    assert response.status_code == 200 and "distinct people" in response.content.decode()
+
+
+def test_another_units_officer_cannot_see_the_release(make_user, other_unit, release):
+    client = browser_for(make_user(CO, [other_unit]))
+    assert client.get(review_url(release)).status_code == 404
+    changelist = client.get("/admin/governance/releaserequest/").content.decode()
+    assert f"/releaserequest/{release.pk}/" not in changelist
+    attention = client.get("/admin/governance/releaserequest/attention/").content.decode()
+    assert f"#{release.pk}" not in attention
+
+
+def test_auditor_reads_but_cannot_decide(make_user, release):
+    client = browser_for(make_user(AUD))
+    page = client.get(review_url(release)).content.decode()
+    assert 'value="approve"' not in page
+    assert client.post(review_url(release), {"action": "approve", "role": AUD, "justification": WHY}).status_code == 403
+
+
+@pytest.mark.parametrize("superuser", [False, True])
+def test_nobody_deletes_or_edits_releases(make_user, unit, release, superuser):
+    client = browser_for(make_user(CO, [unit], superuser=superuser))
+    assert client.get(f"/admin/governance/releaserequest/{release.pk}/delete/").status_code in (403, 302)
+    assert client.get("/admin/governance/releaserequest/add/").status_code == 403
+    response = client.post(
+        "/admin/governance/releaserequest/", {"action": "delete_selected", "_selected_action": [release.pk]}
+    )
+    release.refresh_from_db()
+    assert release.state == State.AWAITING_APPROVAL and response.status_code in (200, 302)
+    assert client.get("/admin/governance/approvalpolicy/add/").status_code == 403

@@ -1,0 +1,39 @@
+"""The demo's release step: one approved (with an attestation that verifies), one awaiting, one rejected."""
+
+import json
+
+from django.core.management import call_command
+from django.test import TestCase
+
+from audit.attestation import load_envelope, verify_artifact
+from audit.verifier import load_verifier_keys
+from audit.keys import signing_key
+from governance.artifacts import artifact_bytes
+from governance.demo import releases
+from governance.models import BusinessUnit, ReleaseRequest
+
+
+def test_demo_releases(db, make_credit_model_version, tmp_path):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        call_command("demo")  # users and units (and, once registered, the demo model versions)
+    unit = BusinessUnit.objects.get(slug="retail-credit")
+    if not ReleaseRequest.objects.exists():
+        make_credit_model_version(unit, version="1.0")
+        make_credit_model_version(unit, version="2.0")
+        lines = []
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            releases(lines.append)
+    states = sorted(ReleaseRequest.objects.values_list("state", flat=True))
+    assert states == ["approved", "awaiting_approval", "rejected"]
+    approved = ReleaseRequest.objects.get(state="approved")
+    envelope = tmp_path / "release.dsse.json"
+    envelope.write_text(json.dumps(approved.attestation))
+    key = tmp_path / "custos.vkey"
+    key.write_text(signing_key().verifier_key)
+    artifact = tmp_path / "model.skops"
+    artifact.write_bytes(artifact_bytes(approved.model_version))
+    stmt = verify_artifact(load_envelope(envelope), load_verifier_keys([str(key)]), artifact)
+    assert stmt["predicate"]["release_id"] == approved.pk
+    again = []
+    releases(again.append)
+    assert again == ["  releases: exist"] and ReleaseRequest.objects.count() == 3
