@@ -41,36 +41,6 @@ def _custos_settings(settings, signing_key_dir, storage_key_files, tmp_path):
     settings.CUSTOS_CHECKPOINT_DIR = str(tmp_path / "checkpoints")
 
 
-def _is_transactional(request) -> bool:
-    marker = request.node.get_closest_marker("django_db")
-    marked = marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
-    return bool(marked) or "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
-
-
-@pytest.fixture(autouse=True)
-def _ledger_triggers_around_flush(request):
-    """Let transactional tests (live server, browser, concurrency) end with Django's flush.
-
-    Their teardown empties every table, which the ledger's append-only triggers rightly refuse.
-    The triggers are put back (fresh) before each such test and dropped just before its flush;
-    ordinary tests roll back instead and never meet this.
-    """
-    if not _is_transactional(request):
-        yield
-        return
-    from django.db import connection
-
-    triggers = importlib.import_module("audit.migrations.0004_append_only_triggers")
-    request.getfixturevalue("_django_db_helper")  # set up first, so torn down (flushed) after us
-    with connection.cursor() as cursor:
-        for statement in triggers.drop_sql(connection.vendor) + triggers.trigger_sql(connection.vendor):
-            cursor.execute(statement)
-    yield
-    with connection.cursor() as cursor:
-        for statement in triggers.drop_sql(connection.vendor):
-            cursor.execute(statement)
-
-
 @pytest.fixture
 def unit(db):
     n = next(_counter)

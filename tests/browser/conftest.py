@@ -121,22 +121,6 @@ def chromium_driver():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def live_server(request):
-    """pytest-django's live server, started with a MEDIA_URL it can parse.
-
-    Custos serves no media (MEDIA_URL is None), but Django's live-server media handler calls
-    urlparse(MEDIA_URL) when the server thread starts and then fails on every request.
-    """
-    from django.test.utils import override_settings
-    from pytest_django.live_server_helper import LiveServer
-
-    with override_settings(MEDIA_URL="/media-not-served/"):
-        server = LiveServer(request.config.getvalue("liveserver") or "localhost")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def browser(chromium_driver, live_server, transactional_db, django_db_serialized_rollback, request):
     """A fresh (cookie-less) browser on the live server for one test.
