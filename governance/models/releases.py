@@ -77,7 +77,7 @@ class ReleaseRequest(models.Model):
             # At most one request on its way per model version and environment …
             models.UniqueConstraint(
                 fields=["model_version", "environment"],
-                condition=models.Q(state__in=[s.value for s in OPEN_STATES]),
+                condition=models.Q(state__in=sorted(s.value for s in OPEN_STATES)),
                 name="releaserequest_one_open_per_version_env",
             ),
             # … and one approved version per model and environment (a newer one supersedes).
