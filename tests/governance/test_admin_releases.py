@@ -118,3 +118,31 @@ def test_nobody_deletes_or_edits_releases(make_user, unit, release, superuser):
     release.refresh_from_db()
     assert release.state == State.AWAITING_APPROVAL and response.status_code in (200, 302)
     assert client.get("/admin/governance/approvalpolicy/add/").status_code == 403
+
+
+# role, in own unit?, listed in the changelist, review page, approve button, POST approve
+ADMIN_MATRIX = [
+    (DS, True, True, 200, False, 403),
+    (DS, False, False, 404, False, 404),
+    (CO, True, True, 200, True, 302),
+    (CO, False, False, 404, False, 404),
+    (MRV, True, True, 200, True, 302),
+    (MRV, False, False, 404, False, 404),
+    (AUD, None, True, 200, False, 403),
+]
+
+
+@pytest.mark.parametrize("role,own,listed,page,button,post", ADMIN_MATRIX)
+def test_admin_permission_matrix(make_user, unit, other_unit, release, role, own, listed, page, button, post):
+    units = [] if own is None else [unit if own else other_unit]
+    client = browser_for(make_user(role, units))
+    changelist = client.get("/admin/governance/releaserequest/")
+    assert changelist.status_code == 200
+    assert (f"/releaserequest/{release.pk}/" in changelist.content.decode()) == listed
+    response = client.get(review_url(release))
+    assert response.status_code == page
+    assert ('value="approve"' in response.content.decode()) == button
+    decision_role = role if role in (CO, MRV) else MRV
+    response = client.post(review_url(release), {"action": "approve", "role": decision_role, "justification": WHY})
+    assert response.status_code == post
+    assert Approval.objects.count() == (1 if post == 302 else 0)

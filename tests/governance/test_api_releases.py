@@ -246,3 +246,15 @@ def test_permission_matrix(make_user, unit, other_unit, requester, make_credit_m
     assert response.status_code == decide
     release.refresh_from_db()
     assert release.state == State.AWAITING_APPROVAL  # one approval never completes high → production
+
+
+def test_status_of_a_superseded_version(make_user, unit, requester, make_credit_model_version, token_client):
+    validator, officer = make_user(MRV, [unit]), make_user(CO, [unit])
+    versions = [make_credit_model_version(unit, version=v) for v in ("1.0", "2.0")]
+    for mv in versions:
+        release = record_gates(release_request(model_version=mv, environment="production", actor=requester))
+        release_decide(release=release, actor=validator, role=MRV, decision="approve", justification=WHY)
+        release_decide(release=release, actor=officer, role=CO, decision="approve", justification=WHY)
+    old, new = (status_of(token_client, mv).json() for mv in versions)
+    assert (old["approved"], old["state"], old["attestation"]) == (False, "superseded", None)
+    assert (new["approved"], new["state"]) == (True, "approved")
