@@ -81,6 +81,8 @@ def releases_needing_attention(*, user) -> dict:
     awaiting = visible.filter(state=State.AWAITING_APPROVAL)
     decided = Approval.objects.filter(approver=user).exclude(decision=Decision.OVERRIDE).values("release")
     mine = awaiting.exclude(requester=user).exclude(pk__in=decided)
+    if not user.has_perm("governance.decide_releaserequest"):
+        mine = mine.none()  # nothing awaits the decision of someone who cannot decide
     return {
         "awaiting_decision": mine,
         "inconclusive": awaiting.filter(gate_verdict="inconclusive"),

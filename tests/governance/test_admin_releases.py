@@ -146,3 +146,10 @@ def test_admin_permission_matrix(make_user, unit, other_unit, release, role, own
     response = client.post(review_url(release), {"action": "approve", "role": decision_role, "justification": WHY})
     assert response.status_code == post
     assert Approval.objects.count() == (1 if post == 302 else 0)
+
+
+def test_nothing_awaits_the_decision_of_someone_who_cannot_decide(make_user, unit, release):
+    page = browser_for(make_user(DS, [unit])).get("/admin/governance/releaserequest/attention/").content.decode()
+    assert "Nothing awaits your decision." in page
+    page = browser_for(make_user(MRV, [unit])).get("/admin/governance/releaserequest/attention/").content.decode()
+    assert "Nothing awaits your decision." not in page
