@@ -218,3 +218,34 @@ def test_verify_path_imports_no_django():
     src = Path(attestation.__file__).read_text()
     top = [line for line in src.splitlines() if line.startswith(("import ", "from "))]
     assert not any("django" in line or ".keys" in line or ".canonical" in line for line in top)
+
+
+VERIFIER_FILES = ["__init__.py", "verifier.py", "attestation.py", "note.py", "chain.py", "merkle.py"]
+
+
+def test_the_six_verifier_files_alone_verify_an_attestation(tmp_path, envelope, artifact):
+    """The README's deploy step carries only these files of audit/ (and no Django)."""
+    package = tmp_path / "tools" / "audit"
+    package.mkdir(parents=True)
+    for name in VERIFIER_FILES:
+        (package / name).write_text((ROOT / "audit" / name).read_text())
+    env_file = tmp_path / "release.dsse.json"
+    env_file.write_text(json.dumps(envelope))
+    # Every audit module that runs must come from the copy (an installed Custos must not fill gaps).
+    runner = BLOCK_DJANGO.replace(
+        "runpy.run_module('audit.verifier', run_name='__main__')\n",
+        "try:\n"
+        "    runpy.run_module('audit.verifier', run_name='__main__')\n"
+        "finally:\n"
+        f"    outside = [n for n, m in sys.modules.items() if n.startswith('audit') and not getattr(m, '__file__', '').startswith({str(package)!r})]\n"
+        "    if outside:\n"
+        "        print('loaded from elsewhere:', outside)\n"
+        "        sys.exit(3)\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", runner, "--attestation", str(env_file), "--key", signing_key().verifier_key,
+         "--artifact", str(artifact)],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "tools")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
