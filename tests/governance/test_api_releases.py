@@ -114,6 +114,23 @@ def test_idempotency_key_replays_instead_of_acting_twice(token_client, credit_mo
     assert ReleaseRequest.objects.count() == 1
 
 
+def test_a_repeat_while_the_first_is_in_flight_is_409(pipeline_token, token_client, credit_model_version):
+    import hashlib
+
+    from governance.api.idempotency import IN_FLIGHT
+    from governance.models import IdempotencyRecord
+
+    body = {"model_version": credit_model_version.pk, "environment": "production"}
+    same_request = f"POST /api/v1/releases\n{json.dumps(body, sort_keys=True, separators=(',', ':'))}"
+    IdempotencyRecord.objects.create(  # as the first request leaves it while it runs
+        user=pipeline_token[0], key="k1", endpoint="releases.request",
+        request_sha256=hashlib.sha256(same_request.encode()).hexdigest(), status_code=IN_FLIGHT, response={},
+    )
+    response = token_client.post("/api/v1/releases", body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert response.status_code == 409 and response.json()["code"] == "idempotency_key_in_flight"
+    assert not ReleaseRequest.objects.exists()
+
+
 def test_idempotency_keys_are_per_caller_and_failures_are_not_stored(make_user, unit, credit_model_version):
     body = {"model_version": credit_model_version.pk, "environment": "production"}
     a, b = client_for(make_user(PIPE, [unit])), client_for(make_user(PIPE, [unit]))
