@@ -37,14 +37,19 @@ def _database_url(tmp: Path) -> str:
     if os.environ.get("BENCH_DATABASE_URL"):
         return os.environ["BENCH_DATABASE_URL"]
     try:
-        import psycopg
-
+        _drop_database()
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
-            c.execute("DROP DATABASE IF EXISTS custos_bench_releases")
             c.execute("CREATE DATABASE custos_bench_releases")
         return PG_URL
     except Exception:  # no PostgreSQL here: the embedded default
         return f"sqlite:///{tmp / 'bench.sqlite3'}"
+
+
+def _drop_database():
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
+        c.execute("DROP DATABASE IF EXISTS custos_bench_releases")
 
 
 def _env(tmp: Path, database_url: str) -> dict:
@@ -235,6 +240,8 @@ def main():
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+            if database_url == PG_URL:
+                _drop_database()
 
 
 if __name__ == "__main__":
