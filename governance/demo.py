@@ -164,76 +164,61 @@ from .demo_gates import gate_runs  # noqa: E402  (the release gates' step)
 STEPS.append(gate_runs)
 
 
-DEMO_GATES_NOTE = (
-    "Recorded by the demo: this build does not yet connect gate runs to releases "
-    "(governance.services.releases.gate_run_for_release)."
-)
-
-
 def releases(out):
-    """Three release requests of the demo credit model: approved, awaiting approval, rejected."""
+    """Release requests of the gates demo's credit model: approved (with a verifiable attestation),
+    rejected, awaiting approval, and one stopped by its failing gate."""
     from django.conf import settings
 
     from audit.keys import signing_key
 
     from .artifacts import artifact_path
-    from .models import MLModel, ReleaseRequest
-    from .services.releases import (
-        release_attestation_issue,
-        release_decide,
-        release_gate_result_record,
-        release_request,
-    )
+    from .demo_gates import MODEL
+    from .models import GateRun, MLModel, ReleaseRequest
+    from .services.releases import release_attestation_issue, release_decide, release_request
 
-    User = get_user_model()
-    model = (
-        MLModel.objects.filter(business_unit__slug="retail-credit", risk_tier="high")
-        .order_by("created_at", "pk")
-        .first()
-    )
-    versions = list(model.versions.order_by("created_at", "pk")) if model else []
-    if len(versions) < 2:
-        out("  releases: skipped (the demo needs two model versions in retail-credit)")
+    model = MLModel.objects.filter(business_unit__slug="retail-credit", name=MODEL).first()
+    passing = model and model.versions.filter(gate_runs__status=GateRun.Status.PASSED).order_by("created_at").first()
+    failing = model and model.versions.filter(gate_runs__status=GateRun.Status.FAILED).order_by("created_at").first()
+    if not passing:
+        out(f"  releases: skipped (no passing gate run of {MODEL})")
         return
     if ReleaseRequest.objects.filter(model=model).exists():
         out("  releases: exist")
         return
+    User = get_user_model()
     pipeline = User.objects.get(username="pipeline.credit")
     vera = User.objects.get(username="vera.validator")
     colin = User.objects.get(username="colin.compliance")
 
-    def gated(mv, environment):
-        r = release_request(model_version=mv, environment=environment, actor=pipeline)
-        return release_gate_result_record(
-            release=r, verdict="passed", gate_run_subject="", gate_ledger_seq=None, details={"note": DEMO_GATES_NOTE}
-        )
-
-    v1, v2 = versions[0], versions[1]
-    approved = gated(v1, "production")
+    approved = release_request(model_version=passing, environment="production", actor=pipeline)
     release_decide(
         release=approved, actor=vera, role=roles.MODEL_RISK_VALIDATOR, decision="approve",
         justification="Independent validation: performance and fairness by sex and age within policy.",
     )
-    approved = release_decide(
+    release_decide(
         release=approved, actor=colin, role=roles.COMPLIANCE_OFFICER, decision="approve",
         justification="Documentation complete; Annex IV sections reviewed; second line sign-off.",
     )
     approved = release_attestation_issue(release=approved)  # signed on commit; here at once if not yet
-    waiting = gated(v2, "production")
-    rejected = gated(v2, "staging")
+    rejected = release_request(model_version=passing, environment="staging", actor=pipeline)
     release_decide(
         release=rejected, actor=vera, role=roles.MODEL_RISK_VALIDATOR, decision="reject",
-        justification="Validation data overlaps the training data; re-split and resubmit.",
+        justification="The staging request names the wrong monitoring plan; resubmit with the right one.",
     )
+    waiting = release_request(model_version=passing, environment="staging", actor=pipeline)
+    stopped = release_request(model_version=failing, environment="production", actor=pipeline) if failing else None
     folder = Path(settings.MEDIA_ROOT) / "attestations"
     folder.mkdir(parents=True, exist_ok=True)
     envelope_file = folder / f"release-{approved.pk}.dsse.json"
     envelope_file.write_text(json.dumps(approved.attestation, indent=2))
-    out(f"  releases: #{approved.pk} approved ({v1} → production), #{waiting.pk} awaiting approval, #{rejected.pk} rejected")
+    out(
+        f"  releases: #{approved.pk} approved ({passing} → production), #{rejected.pk} rejected, "
+        f"#{waiting.pk} awaiting approval" + (f", #{stopped.pk} {stopped.state} ({failing})" if stopped else "")
+    )
     out(f"  attestation of #{approved.pk}: {envelope_file}")
     out(
         f"  verify it offline: python -m audit.verifier --attestation {envelope_file} "
-        f"--key '{signing_key().verifier_key}' --artifact {artifact_path(v1.artifact_path)}"
+        f"--key '{signing_key().verifier_key}' --artifact {artifact_path(passing.artifact_path)}"
     )
 
 

@@ -52,6 +52,19 @@ def _lineage_svg(release, user):
     return graph_svg(upstream(release.model_version, user=user))
 
 
+def _gate_charts(release):
+    """(title, svg) of the gate run's SHAP importance and by-group fairness charts, if it has them."""
+    from ..gates.charts import fairness_charts, importance_chart
+    from ..models import GateRun
+
+    run = GateRun.objects.filter(pk=(release.gate_details or {}).get("run_id")).first()
+    if run is None or not run.result:
+        return []
+    importance = importance_chart(run.result)
+    # The SVGs are drawn by governance.gates.charts, which escapes every text it draws.
+    return ([("SHAP importance", importance)] if importance else []) + fairness_charts(run.result)
+
+
 @admin.register(ReleaseRequest)
 class ReleaseRequestAdmin(admin.ModelAdmin):
     list_display = ["id", "model_version", "environment", "state", "gate_verdict", "requester", "created_at"]
@@ -152,6 +165,8 @@ class ReleaseRequestAdmin(admin.ModelAdmin):
             "title": f"Release request {release.pk}: {release.model_version} → {release.environment}",
             "approvals": release.approvals.select_related("approver"),
             "lineage_svg": lineage,
+            "gate_charts": _gate_charts(release),
+            "gate_run_id": (release.gate_details or {}).get("run_id"),
             "may_decide": may_decide,
             "may_override": may_decide and release.gate_verdict == "inconclusive",
             "may_revoke": may_revoke,

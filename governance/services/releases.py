@@ -7,9 +7,9 @@ release's attestation is signed against a fresh ledger checkpoint that covers ev
 cites (``release_attestation_issue``; ``manage.py releases attest ID`` re-runs it if that
 step failed).
 
-Gates: ``release_request`` starts the gating step and asks ``gate_run_for_release`` — the one
-place where the gate runs of ``governance.gates`` connect — for the current gate run of the
-model version. A gate run that finishes later reports with ``release_gate_result_record``.
+Gates: ``release_request`` starts the gating step and asks ``gate_run_for_release`` for the
+current gate run of the model version (starting one if there is none); a gate run that
+finishes later reports through ``release_gates_from_run``, called by ``gate_run_finish``.
 """
 
 import hashlib
@@ -110,17 +110,88 @@ def approval_policy_current(*, risk_tier: str, environment: str) -> ApprovalPoli
 # --- the gate hook ----------------------------------------------------------------------------
 
 
-def gate_run_for_release(*, release: ReleaseRequest, actor=None):
-    """Start (or find) the gate run for RELEASE's model version; return a finished result or None.
+def _gate_outcome(run):
+    """(verdict, ledger subject, ledger seq of its verdict, details) of a finished gate run."""
+    finished = LedgerEntry.objects.filter(subject=run.ledger_subject, kind="gates.run_finished").latest("seq")
+    checks = [
+        {
+            "name": f"{c.get('area')}.{c.get('name')}",
+            "value": c.get("value"),
+            "limit": c.get("limit"),
+            "verdict": c.get("verdict"),
+            "reason": c.get("reason", ""),
+        }
+        for c in (run.result or {}).get("checks", [])
+    ]
+    details = {
+        "run_id": run.pk,
+        "policy": {"id": run.policy_id, "name": run.policy.name, "version": run.policy.version, "digest": run.policy.digest},
+        "dataset_version_id": run.dataset_version_id,
+        "reason": run.reason,
+        "checks": checks,
+    }
+    return run.status, run.ledger_subject, finished.seq, details
 
-    This is where ``governance.gates`` connects: when gate runs exist, look up the run that is
-    current for the model version under its gate policy, start one if there is none, and
-    return ``(verdict, gate_run_subject, ledger_seq, details)`` if it has already finished.
-    Returning None leaves the release in 'gating' until ``release_gate_result_record`` is
-    called when the run ends. Until gate runs are stored (the gates feature), nothing starts a
-    run here and the release waits in 'gating' for a recorded result.
+
+def gate_run_for_release(*, release: ReleaseRequest, actor=None):
+    """Find or start the gate run for RELEASE's model version; return its outcome if finished, else None.
+
+    The current run is the latest one of the model version under the gate policy that applies
+    to the model now (an errored run is not current: a new one is started). When there is none,
+    one is started with the evaluation snapshot, label and positive label of the model's last
+    run under that policy. With no policy assigned, or no earlier run to take the evaluation
+    set from, the release waits in 'gating' until a gate run is submitted (gates API) and
+    finishes, which reports here through ``release_gates_from_run``.
     """
-    return None
+    from ..models import GateRun
+    from .gates import gate_policy_for_model, gate_run_submit
+
+    policy = gate_policy_for_model(release.model)
+    if policy is None:
+        return None
+    runs = GateRun.objects.select_related("policy").filter(policy__name=policy.name)
+    run = (
+        runs.filter(model_version=release.model_version, policy=policy)
+        .exclude(status=GateRun.Status.ERROR)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if run is None:
+        template = runs.filter(model_version__model=release.model).order_by("-created_at", "-pk").first()
+        if template is None:
+            return None
+        run = gate_run_submit(
+            model_version=release.model_version,
+            dataset_version=template.dataset_version,
+            label_column=template.label_column,
+            positive_label=template.positive_label,
+            policy=policy,
+        )
+    if run.status not in GateRun.FINAL:
+        return None
+    return _gate_outcome(run)
+
+
+def release_gates_from_run(*, run) -> list[ReleaseRequest]:
+    """Move the releases waiting in 'gating' on RUN's model version on with RUN's verdict.
+
+    Called by ``gate_run_finish`` in the same transaction. A run under a policy that no longer
+    applies to the model leaves them waiting; an errored run fails them (never a pass).
+    """
+    from .gates import gate_policy_for_model
+
+    if gate_policy_for_model(run.model_version.model) != run.policy:
+        return []
+    moved = []
+    waiting = ReleaseRequest.objects.filter(model_version=run.model_version, state=State.GATING).order_by("pk")
+    for release in waiting:
+        verdict, subject, seq, details = _gate_outcome(run)
+        moved.append(
+            release_gate_result_record(
+                release=release, verdict=verdict, gate_run_subject=subject, gate_ledger_seq=seq, details=details
+            )
+        )
+    return moved
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -454,6 +525,7 @@ __all__ = [
     "gate_run_for_release",
     "release_decide",
     "release_gate_result_record",
+    "release_gates_from_run",
     "release_attestation_issue",
     "release_request",
     "release_revoke",

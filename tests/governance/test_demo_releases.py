@@ -3,29 +3,21 @@
 import json
 
 from django.core.management import call_command
-from django.test import TestCase
 
 from audit.attestation import load_envelope, verify_artifact
 from audit.verifier import load_verifier_keys
 from audit.keys import signing_key
 from governance.artifacts import artifact_bytes
 from governance.demo import releases
-from governance.models import BusinessUnit, ReleaseRequest
+from governance.models import ReleaseRequest
 
 
-def test_demo_releases(db, make_credit_model_version, tmp_path):
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        call_command("demo")  # users and units (and, once registered, the demo model versions)
-    unit = BusinessUnit.objects.get(slug="retail-credit")
-    if not ReleaseRequest.objects.exists():
-        make_credit_model_version(unit, version="1.0")
-        make_credit_model_version(unit, version="2.0")
-        lines = []
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            releases(lines.append)
+def test_demo_releases(db, tmp_path):
+    call_command("demo")  # users, registry, gate runs, then the releases (attested at once by the step)
     states = sorted(ReleaseRequest.objects.values_list("state", flat=True))
-    assert states == ["approved", "awaiting_approval", "rejected"]
+    assert states == ["approved", "awaiting_approval", "gate_failed", "rejected"]
     approved = ReleaseRequest.objects.get(state="approved")
+    assert approved.gate_verdict == "passed" and approved.gate_run_subject.startswith("governance.gaterun:")
     envelope = tmp_path / "release.dsse.json"
     envelope.write_text(json.dumps(approved.attestation))
     key = tmp_path / "custos.vkey"
@@ -36,4 +28,4 @@ def test_demo_releases(db, make_credit_model_version, tmp_path):
     assert stmt["predicate"]["release_id"] == approved.pk
     again = []
     releases(again.append)
-    assert again == ["  releases: exist"] and ReleaseRequest.objects.count() == 3
+    assert again == ["  releases: exist"] and ReleaseRequest.objects.count() == 4
