@@ -99,3 +99,17 @@ def test_the_attestation_names_the_gate_run_and_its_policy(
     predicate = json.loads(base64.b64decode(release.attestation["payload"]))["predicate"]
     assert predicate["gates"] == [{"run": run.ledger_subject, "verdict": "passed", "ledger_seq": release.gate_ledger_seq}]
     assert predicate["policies"]["gate"]["digest"] == assigned.digest
+
+
+def test_the_review_page_shows_the_gate_runs_charts_and_links_it(
+    assigned, unit, requester, make_user, german_credit_version, make_gate_model_version, client
+):
+    mv = make_gate_model_version(unit, "fair")
+    run = run_for(mv, german_credit_version, assigned)
+    release = release_request(model_version=mv, environment="production", actor=requester)
+    client.force_login(make_user(roles.MODEL_RISK_VALIDATOR, [unit]))
+    page = client.get(f"/admin/governance/releaserequest/{release.pk}/review/").content.decode()
+    charts = page[page.index('id="gate-charts"'):page.index("Decisions so far")]
+    assert charts.count("<svg") >= 2  # SHAP importance and the by-group fairness bars
+    assert f"/admin/governance/gaterun/{run.pk}/change/" in page
+    assert assigned.digest[:16] in page
