@@ -18,118 +18,50 @@ ROLES = [DATA_SCIENTIST, COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR, AUDITOR, PIPE
 # Roles that see every business unit (read-only): they audit the whole institution.
 GLOBAL_READ_ROLES = {AUDITOR}
 
+
+def _perms(app_label, *codenames):
+    return [f"{app_label}.{codename}" for codename in codenames]
+
+
+# Every role reads the governed records of the units it may see (the units themselves are
+# restricted by object permissions, not here).
+READ_GOVERNANCE = _perms(
+    "governance",
+    "view_businessunit", "view_dataset", "view_datasetversion", "view_codeversion", "view_mlmodel",
+    "view_modelversion", "view_trainingrun", "view_openlineageevent",
+    "view_gatepolicy", "view_gatepolicyassignment", "view_gaterun",
+    "view_releaserequest", "view_approval", "view_approvalpolicy",
+)
+# Registering data, code, models and runs, submitting gate runs and asking for releases: the
+# work of data scientists and their pipelines.
+REGISTER = _perms(
+    "governance",
+    "add_dataset", "add_datasetversion", "add_codeversion", "add_mlmodel", "add_modelversion",
+    "add_trainingrun", "add_openlineageevent", "add_gaterun", "add_releaserequest",
+)
+READ_LEDGER = _perms("audit", "view_ledgerentry", "view_checkpoint")
+
 # "app_label.codename" of the model permissions each role holds. A permission says what a
 # role may do; object permissions on a BusinessUnit say in which units.
 ROLE_PERMISSIONS = {
-    DATA_SCIENTIST: [
-        "governance.view_releaserequest",
-        "governance.add_releaserequest",
-        "governance.view_approval",
-        "governance.view_approvalpolicy",
-        "governance.view_businessunit",
-        "governance.view_dataset",
-        "governance.view_datasetversion",
-        "governance.view_codeversion",
-        "governance.view_mlmodel",
-        "governance.view_modelversion",
-        "governance.view_trainingrun",
-        "governance.view_openlineageevent",
-        "governance.add_dataset",
-        "governance.add_datasetversion",
-        "governance.add_codeversion",
-        "governance.add_mlmodel",
-        "governance.add_modelversion",
-        "governance.add_trainingrun",
-        "governance.add_openlineageevent",
-    ],
-    COMPLIANCE_OFFICER: [
-        "governance.view_releaserequest",
-        "governance.view_approval",
-        "governance.view_approvalpolicy",
-        "governance.add_approvalpolicy",
-        "governance.decide_releaserequest",
-        "governance.revoke_releaserequest",
-        "governance.view_businessunit",
-        "governance.view_dataset",
-        "governance.view_datasetversion",
-        "governance.view_codeversion",
-        "governance.view_mlmodel",
-        "governance.view_modelversion",
-        "governance.view_trainingrun",
-        "governance.view_subjectindexentry",
-        "governance.view_openlineageevent",
-        "governance.destroy_snapshotkey",
-        "audit.view_ledgerentry",
-        "audit.view_checkpoint",
-    ],
-    MODEL_RISK_VALIDATOR: [
-        "governance.view_releaserequest",
-        "governance.view_approval",
-        "governance.view_approvalpolicy",
-        "governance.decide_releaserequest",
-        "governance.view_businessunit",
-        "governance.view_dataset",
-        "governance.view_datasetversion",
-        "governance.view_codeversion",
-        "governance.view_mlmodel",
-        "governance.view_modelversion",
-        "governance.view_trainingrun",
-        "governance.view_openlineageevent",
-        "audit.view_ledgerentry",
-        "audit.view_checkpoint",
-    ],
-    AUDITOR: [
-        "governance.view_releaserequest",
-        "governance.view_approval",
-        "governance.view_approvalpolicy",
-        "governance.view_businessunit",
-        "governance.view_dataset",
-        "governance.view_datasetversion",
-        "governance.view_codeversion",
-        "governance.view_mlmodel",
-        "governance.view_modelversion",
-        "governance.view_trainingrun",
-        "governance.view_subjectindexentry",
-        "governance.view_openlineageevent",
-        "audit.view_ledgerentry",
-        "audit.export_ledgerentry",
-        "audit.view_checkpoint",
-    ],
-    PIPELINE: [
-        "governance.view_releaserequest",
-        "governance.add_releaserequest",
-        "governance.view_businessunit",
-        "governance.view_dataset",
-        "governance.view_datasetversion",
-        "governance.view_codeversion",
-        "governance.view_mlmodel",
-        "governance.view_modelversion",
-        "governance.view_trainingrun",
-        "governance.view_openlineageevent",
-        "governance.add_dataset",
-        "governance.add_datasetversion",
-        "governance.add_codeversion",
-        "governance.add_mlmodel",
-        "governance.add_modelversion",
-        "governance.add_trainingrun",
-        "governance.add_openlineageevent",
-    ],
+    DATA_SCIENTIST: READ_GOVERNANCE + REGISTER,
+    # A pipeline reads releases and their attestations, not the approval records behind them.
+    PIPELINE: [p for p in READ_GOVERNANCE if p not in _perms("governance", "view_approval", "view_approvalpolicy")]
+    + REGISTER,
+    COMPLIANCE_OFFICER: READ_GOVERNANCE + READ_LEDGER + _perms(
+        "governance",
+        "view_subjectindexentry", "destroy_snapshotkey",
+        "add_gatepolicy", "reverify_gaterun",
+        "add_approvalpolicy", "decide_releaserequest", "revoke_releaserequest",
+    ),
+    MODEL_RISK_VALIDATOR: READ_GOVERNANCE + READ_LEDGER + _perms(
+        "governance", "add_gatepolicy", "add_gaterun", "reverify_gaterun", "decide_releaserequest"
+    ),
+    AUDITOR: READ_GOVERNANCE + READ_LEDGER + _perms("audit", "export_ledgerentry") + _perms(
+        "governance", "view_subjectindexentry", "reverify_gaterun"
+    ),
 }
 
-
-# Release gates (issue 5): who may read runs and policies, submit runs, publish policies and
-# re-verify runs. Added per role here so the registry's lists above stay as they were.
-_GATE_PERMISSIONS = {
-    DATA_SCIENTIST: ["view_gatepolicy", "view_gatepolicyassignment", "view_gaterun", "add_gaterun"],
-    PIPELINE: ["view_gatepolicy", "view_gatepolicyassignment", "view_gaterun", "add_gaterun"],
-    COMPLIANCE_OFFICER: ["view_gatepolicy", "add_gatepolicy", "view_gatepolicyassignment", "view_gaterun",
-                         "reverify_gaterun"],
-    MODEL_RISK_VALIDATOR: ["view_gatepolicy", "add_gatepolicy", "view_gatepolicyassignment", "view_gaterun",
-                           "add_gaterun", "reverify_gaterun"],
-    AUDITOR: ["view_gatepolicy", "view_gatepolicyassignment", "view_gaterun", "reverify_gaterun"],
-}
-for _role, _codenames in _GATE_PERMISSIONS.items():
-    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + [f"governance.{c}" for c in _codenames]
 
 def _permissions(names):
     perms = []
