@@ -14,7 +14,7 @@ from ..gates import PolicyError, policy_parse
 from ..gates.charts import fairness_charts, importance_chart
 from ..gates.policy import HIGH_RISK_DEFAULT
 from ..models import GatePolicy, GatePolicyAssignment, GateRun
-from ..selectors.gates import gate_runs_for
+from ..selectors.gates import gate_policy_assignments, gate_runs_for
 from ..selectors.registry import models_for
 from ..services.gates import gate_policy_assign, gate_policy_publish, gate_run_reverify
 
@@ -119,6 +119,9 @@ class GatePolicyAssignmentForm(forms.ModelForm):
 class GatePolicyAssignmentAdmin(admin.ModelAdmin):
     list_display = ["__str__", "policy_name", "risk_tier", "model", "assigned_by", "assigned_at"]
     form = GatePolicyAssignmentForm
+
+    def get_queryset(self, request):
+        return gate_policy_assignments(request.user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "model":

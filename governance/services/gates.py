@@ -80,6 +80,8 @@ def gate_policy_assign(*, policy_name: str, risk_tier: str = "", model: MLModel 
         raise ValidationError("Assign a policy either to a risk tier or to one model.")
     if not GatePolicy.objects.filter(name=policy_name).exists():
         raise ValidationError(f"No gate policy is named {policy_name!r}.")
+    if model is not None and actor is not None and not can_access_unit(actor, model.business_unit, write=True):
+        raise PermissionDenied("You may not assign a policy to a model of another business unit.")
     if model is not None:
         assignment = GatePolicyAssignment.objects.filter(model=model).first() or GatePolicyAssignment(model=model)
     else:

@@ -75,3 +75,19 @@ def test_editing_a_policy_publishes_a_new_version(make_user, gate_policy):
     assert GatePolicy.objects.filter(name="retail-credit").count() == 2
     scientist = _client(make_user(roles.DATA_SCIENTIST))
     assert scientist.get("/admin/governance/gatepolicy/add/").status_code == 403
+
+
+def test_model_overrides_of_another_unit_are_not_listed(make_user, unit, other_unit, gate_policy,
+                                                        make_gate_model_version):
+    from governance.services.gates import gate_policy_assign
+
+    model = make_gate_model_version(unit).model
+    override = gate_policy_assign(policy_name=gate_policy.name, model=model)
+    tier = gate_policy_assign(policy_name=gate_policy.name, risk_tier="high")
+    outsider = _client(make_user(roles.COMPLIANCE_OFFICER, [other_unit]))
+    listing = outsider.get("/admin/governance/gatepolicyassignment/").content.decode()
+    assert model.name not in listing  # another unit's model name
+    assert f"/admin/governance/gatepolicyassignment/{tier.pk}/change/" in listing
+    assert outsider.get(f"/admin/governance/gatepolicyassignment/{override.pk}/change/").status_code in (302, 404)
+    insider = _client(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    assert model.name in insider.get("/admin/governance/gatepolicyassignment/").content.decode()

@@ -185,3 +185,15 @@ def test_snapshot_whose_columns_do_not_fit_the_model_is_refused_at_submission(
         gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=dv, label_column="risk",
                         positive_label="1", policy=gate_policy)
     assert not GateRun.objects.exists()
+
+
+def test_an_officer_assigns_policies_only_to_models_of_their_units(db, unit, other_unit, make_user,
+                                                                    make_gate_model_version):
+    mv = make_gate_model_version(unit)
+    gate_policy_publish(name="retail-credit", document=credit_policy_document())
+    outsider = make_user(roles.COMPLIANCE_OFFICER, [other_unit])
+    with pytest.raises(PermissionDenied):
+        gate_policy_assign(policy_name="retail-credit", model=mv.model, actor=outsider)
+    assert gate_policy_for_model(mv.model) is None and not _entries("gates.policy_assigned")
+    gate_policy_assign(policy_name="retail-credit", model=mv.model, actor=make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    assert gate_policy_for_model(mv.model).name == "retail-credit"
