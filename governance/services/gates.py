@@ -171,6 +171,9 @@ def gate_run_submit(*, model_version: ModelVersion, dataset_version: DatasetVers
         columns=columns,
         label_column=label_column,
         sensitive_columns=[s["column"] for s in specs],
+        intersections=policy.document["fairness"]["intersections"],
+        binned_columns=[s["column"] for s in specs if s.get("cut_points")],
+        column_types={c["name"]: c.get("type") for c in dataset_version.schema or []},
     ) if columns else []
     if problems:
         raise ValidationError(problems)

@@ -130,6 +130,14 @@ def test_reverify_reproduces_and_detects_tampering(submit, unit, make_user, gate
     [
         ({"label_column": "outcome"}, "label column 'outcome' is not in"),
         ({"policy_patch": {"sensitive_features": [{"column": "religion"}]}}, "Sensitive features not in"),
+        # Intersections of the declared sensitive columns (sex, age) naming another column: was a
+        # run in error with only "KeyError: 'job'" as its reason.
+        ({"policy_patch": {"sensitive_features": [], "intersections": [["sex", "job"]]}},
+         "intersection sex & job names job, which is not among the sensitive features checked"),
+        # Cut points on a text column: every row fell into one "(missing)" group (inconclusive,
+        # "fewer than two groups") instead of saying what is wrong.
+        ({"policy_patch": {"sensitive_features": [{"column": "sex", "cut_points": [1]}]}},
+         "bins 'sex' with cut_points, but it holds string values"),
     ],
 )
 def test_bad_input_known_at_submission_is_refused(unit, german_credit_version, make_gate_model_version, kwargs,
