@@ -23,8 +23,18 @@ def _pretty(value):
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
 
 
+class PolicyDocumentField(forms.JSONField):
+    """A JSON document shown indented, one key a line: a policy in one line of a few thousand
+    characters could not be read or edited in the textarea."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
 class GatePolicyForm(forms.ModelForm):
-    document = forms.JSONField(
+    document = PolicyDocumentField(
         widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "style": "font-family:monospace"}),
         help_text="A custos.gate-policy/1 document. Saving publishes it as the next version of this name.",
     )

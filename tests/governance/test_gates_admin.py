@@ -91,3 +91,20 @@ def test_model_overrides_of_another_unit_are_not_listed(make_user, unit, other_u
     assert outsider.get(f"/admin/governance/gatepolicyassignment/{override.pk}/change/").status_code in (302, 404)
     insider = _client(make_user(roles.COMPLIANCE_OFFICER, [unit]))
     assert model.name in insider.get("/admin/governance/gatepolicyassignment/").content.decode()
+
+
+def test_policy_document_is_shown_indented_for_editing(make_user, gate_policy):
+    import json
+
+    officer = _client(make_user(roles.COMPLIANCE_OFFICER))
+    page = officer.get(f"/admin/governance/gatepolicy/add/?from={gate_policy.pk}")
+    assert page.context["adminform"].form["document"].value() == json.dumps(gate_policy.document, indent=2)
+    assert "\n  &quot;fairness&quot;: {" in page.content.decode()
+    # what an officer typed wrongly comes back as typed, with the error
+    bad = officer.post("/admin/governance/gatepolicy/add/", {"name": "retail-credit", "document": "{not json"})
+    assert bad.status_code == 200 and "{not json" in bad.content.decode()
+    ratio = {**gate_policy.document, "fairness": {**gate_policy.document["fairness"],
+                                                  "metrics": {"demographic_parity_ratio": {"min": 1.5}}}}
+    refused = officer.post("/admin/governance/gatepolicy/add/", {"name": "retail-credit", "document": json.dumps(ratio)})
+    assert refused.status_code == 200 and "demographic_parity_ratio/min" in refused.content.decode()
+    assert GatePolicy.objects.filter(name="retail-credit").count() == 1
