@@ -218,11 +218,12 @@ class GateRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-verify selected runs (recompute and compare)", permissions=["view"])
     def reverify(self, request, queryset):
-        for run in queryset.exclude(result=None):
+        for run in queryset.order_by("pk"):
             try:
                 found = gate_run_reverify(run=run, actor=request.user)
-            except PermissionDenied as exc:
-                self.message_user(request, f"Run {run.pk}: {exc}", level=messages.ERROR)
+            except (PermissionDenied, ValidationError) as exc:  # e.g. a run in error has no result
+                self.message_user(request, f"Run {run.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}",
+                                  level=messages.WARNING)
                 continue
             if found:
                 self.message_user(request, f"Run {run.pk} does NOT reproduce: {'; '.join(found[:5])}",

@@ -108,3 +108,19 @@ def test_policy_document_is_shown_indented_for_editing(make_user, gate_policy):
     refused = officer.post("/admin/governance/gatepolicy/add/", {"name": "retail-credit", "document": json.dumps(ratio)})
     assert refused.status_code == 200 and "demographic_parity_ratio/min" in refused.content.decode()
     assert GatePolicy.objects.filter(name="retail-credit").count() == 1
+
+
+def test_reverify_action_says_why_a_run_was_not_reverified(make_user, unit, gate_policy, german_credit_version,
+                                                           make_gate_model_version, failed_run,
+                                                           django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        errored = gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
+                                  label_column="risk", positive_label="yes", policy=gate_policy, seed=3)
+    errored.refresh_from_db()
+    assert errored.status == "error"
+    auditor = _client(make_user(roles.AUDITOR))
+    page = auditor.post("/admin/governance/gaterun/", {"action": "reverify", "_selected_action": [failed_run.pk, errored.pk]},
+                        follow=True)
+    shown = [str(m) for m in page.context["messages"]]
+    assert f"Run {failed_run.pk} reproduces." in shown
+    assert f"Run {errored.pk}: Gate run {errored.pk} has no result to re-verify (error)." in shown
