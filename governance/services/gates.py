@@ -18,7 +18,16 @@ from .. import artifacts, storage
 from ..gates import GateInputError, PolicyError, differences, evaluate, input_problems, policy_parse, summary
 from ..gates.evaluate import sensitive_specs
 from ..gates.policy import HIGH_RISK_DEFAULT
-from ..models import DatasetVersion, GatePolicy, GatePolicyAssignment, GateRun, MLModel, ModelVersion, RiskTier
+from ..models import (
+    DatasetVersion,
+    GatePolicy,
+    GatePolicyAssignment,
+    GateRun,
+    MLModel,
+    ModelVersion,
+    RiskTier,
+    SnapshotKey,
+)
 from ..selectors.access import can_access_unit
 from .registry import require_unit_permission
 
@@ -153,6 +162,8 @@ def gate_run_submit(*, model_version: ModelVersion, dataset_version: DatasetVers
         raise PermissionDenied("You may not use this dataset version.")
     if dataset_version.storage != DatasetVersion.Storage.STORED:
         raise ValidationError("Gate runs evaluate snapshots stored by Custos; this dataset version is only referenced.")
+    if not SnapshotKey.objects.filter(dataset_version=dataset_version, wrapped_key__isnull=False).exists():
+        raise ValidationError("The data key of this dataset version has been destroyed: its snapshot cannot be read.")
     if policy is None:
         policy = gate_policy_for_model(model_version.model)
         if policy is None:

@@ -205,3 +205,14 @@ def test_an_officer_assigns_policies_only_to_models_of_their_units(db, unit, oth
     assert gate_policy_for_model(mv.model) is None and not _entries("gates.policy_assigned")
     gate_policy_assign(policy_name="retail-credit", model=mv.model, actor=make_user(roles.COMPLIANCE_OFFICER, [unit]))
     assert gate_policy_for_model(mv.model).name == "retail-credit"
+
+
+def test_a_snapshot_whose_data_key_was_destroyed_is_refused_at_submission(unit, gate_policy, german_credit_version,
+                                                                          make_gate_model_version):
+    from governance.services.registry import snapshot_key_destroy
+
+    snapshot_key_destroy(dataset_version=german_credit_version, reason="erasure request 7")
+    with pytest.raises(ValidationError, match="data key of this dataset version has been destroyed"):
+        gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
+                        label_column="risk", positive_label="1", policy=gate_policy)
+    assert not GateRun.objects.exists() and not _entries("gates.run_submitted")
