@@ -94,6 +94,9 @@ def test_bad_submissions_are_problem_documents_and_leave_nothing(token_client, s
 def test_list_filters_are_validated(token_client):
     _problem(token_client.get("/api/v1/gates/runs?status=great"), 400)
     _problem(token_client.get("/api/v1/gates/runs?model_version=abc"), 400)
+    _problem(token_client.get("/api/v1/gates/runs?model_version=" + "9" * 30), 400)  # was an OverflowError
+    _problem(token_client.get("/api/v1/gates/runs?dataset_version=\u00b2"), 400)  # isdigit() but not int()
+    assert token_client.get("/api/v1/gates/runs?dataset_version=" + "9" * 18).json()["count"] == 0
 
 
 def test_officers_publish_policies_others_only_read(db, make_user, unit):
