@@ -27,6 +27,7 @@ from ..models import (
     ModelVersion,
     RiskTier,
     SnapshotKey,
+    TrainingRunInput,
 )
 from ..selectors.access import can_access_unit
 from .registry import require_unit_permission
@@ -164,6 +165,10 @@ def gate_run_submit(*, model_version: ModelVersion, dataset_version: DatasetVers
         raise ValidationError("Gate runs evaluate snapshots stored by Custos; this dataset version is only referenced.")
     if not SnapshotKey.objects.filter(dataset_version=dataset_version, wrapped_key__isnull=False).exists():
         raise ValidationError("The data key of this dataset version has been destroyed: its snapshot cannot be read.")
+    if TrainingRunInput.objects.filter(run__model_version=model_version, dataset_version=dataset_version,
+                                       role=TrainingRunInput.Role.TRAIN).exists():
+        raise ValidationError("This dataset version trained the model version: a gate evaluates on data the model "
+                              "has not seen (a holdout or test snapshot).")
     if policy is None:
         policy = gate_policy_for_model(model_version.model)
         if policy is None:

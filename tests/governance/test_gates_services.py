@@ -216,3 +216,17 @@ def test_a_snapshot_whose_data_key_was_destroyed_is_refused_at_submission(unit, 
         gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
                         label_column="risk", positive_label="1", policy=gate_policy)
     assert not GateRun.objects.exists() and not _entries("gates.run_submitted")
+
+
+def test_the_snapshot_a_model_version_was_trained_on_is_refused_at_submission(unit, gate_policy,
+                                                                              make_german_credit_version,
+                                                                              make_credit_model_version):
+    train = make_german_credit_version(unit, version="train")
+    holdout = make_german_credit_version(unit, version="holdout")
+    mv = make_credit_model_version(unit, dataset_version=train)
+    with pytest.raises(ValidationError, match="This dataset version trained the model version"):
+        gate_run_submit(model_version=mv, dataset_version=train, label_column="risk", positive_label="1",
+                        policy=gate_policy)
+    assert not GateRun.objects.exists()
+    assert gate_run_submit(model_version=mv, dataset_version=holdout, label_column="risk", positive_label="1",
+                           policy=gate_policy).status == GateRun.Status.QUEUED
