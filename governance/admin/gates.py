@@ -14,7 +14,7 @@ from ..gates import PolicyError, policy_parse
 from ..gates.charts import fairness_charts, importance_chart
 from ..gates.policy import HIGH_RISK_DEFAULT
 from ..models import GatePolicy, GatePolicyAssignment, GateRun
-from ..selectors.gates import gate_runs_for
+from ..selectors.gates import gate_policy_assignments, gate_runs_for
 from ..selectors.registry import models_for
 from ..services.gates import gate_policy_assign, gate_policy_publish, gate_run_reverify
 
@@ -23,8 +23,18 @@ def _pretty(value):
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
 
 
+class PolicyDocumentField(forms.JSONField):
+    """A JSON document shown indented, one key a line: a policy in one line of a few thousand
+    characters could not be read or edited in the textarea."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
 class GatePolicyForm(forms.ModelForm):
-    document = forms.JSONField(
+    document = PolicyDocumentField(
         widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "style": "font-family:monospace"}),
         help_text="A custos.gate-policy/1 document. Saving publishes it as the next version of this name.",
     )
@@ -120,6 +130,9 @@ class GatePolicyAssignmentAdmin(admin.ModelAdmin):
     list_display = ["__str__", "policy_name", "risk_tier", "model", "assigned_by", "assigned_at"]
     form = GatePolicyAssignmentForm
 
+    def get_queryset(self, request):
+        return gate_policy_assignments(request.user)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "model":
             kwargs["queryset"] = models_for(request.user)
@@ -205,11 +218,12 @@ class GateRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-verify selected runs (recompute and compare)", permissions=["view"])
     def reverify(self, request, queryset):
-        for run in queryset.exclude(result=None):
+        for run in queryset.order_by("pk"):
             try:
                 found = gate_run_reverify(run=run, actor=request.user)
-            except PermissionDenied as exc:
-                self.message_user(request, f"Run {run.pk}: {exc}", level=messages.ERROR)
+            except (PermissionDenied, ValidationError) as exc:  # e.g. a run in error has no result
+                self.message_user(request, f"Run {run.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}",
+                                  level=messages.WARNING)
                 continue
             if found:
                 self.message_user(request, f"Run {run.pk} does NOT reproduce: {'; '.join(found[:5])}",

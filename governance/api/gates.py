@@ -98,7 +98,10 @@ class GateRunListCreateView(ListAPIView):
         if request.query_params.get("status") and request.query_params["status"] not in GateRun.Status.values:
             raise exceptions.ValidationError({"status": [f"One of {', '.join(GateRun.Status.values)}."]})
         for field in ("model_version", "dataset_version"):
-            if request.query_params.get(field) and not request.query_params[field].isdigit():
+            value = request.query_params.get(field)
+            # ASCII digits only and within a 64-bit id: "²" passes isdigit() but not int(), and a
+            # 30-digit id overflowed the database driver (500).
+            if value and not (value.isascii() and value.isdigit() and len(value) <= 18):
                 raise exceptions.ValidationError({field: ["An integer id."]})
         return super().get(request, *args, **kwargs)
 

@@ -6,6 +6,14 @@ from xml.sax.saxutils import escape
 
 GROUP_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
 WIDTH, BAR, GAP, LABEL_W, TOP = 560, 18, 6, 170, 34
+LABEL_CHARS = 24  # what fits in LABEL_W at 12px; longer labels are shortened, in full on hover
+
+
+def _label(text: str) -> str:
+    """The SVG text of a bar's label: shortened to fit left of the bars (a long group or
+    intersection name ran off the chart's left edge), the full label in a <title>."""
+    shown = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
+    return f"{escape(shown)}<title>{escape(text)}</title>"
 
 
 def bar_chart(title: str, bars, *, maximum=None, marker=None, marker_label="", value_format="{:.3f}") -> str:
@@ -24,8 +32,7 @@ def bar_chart(title: str, bars, *, maximum=None, marker=None, marker_label="", v
     ]
     for i, (label, value) in enumerate(bars):
         y = TOP + i * (BAR + GAP)
-        text = escape(str(label))
-        parts.append(f'<text x="{LABEL_W - 6}" y="{y + BAR - 5}" text-anchor="end">{text}</text>')
+        parts.append(f'<text x="{LABEL_W - 6}" y="{y + BAR - 5}" text-anchor="end">{_label(str(label))}</text>')
         if value is None:
             parts.append(f'<text x="{LABEL_W + 4}" y="{y + BAR - 5}" fill="#777">undefined</text>')
             continue

@@ -42,15 +42,30 @@ def model_features(estimator) -> list[str] | None:
     return [str(n) for n in names] if names is not None else None
 
 
+NUMERIC_TYPE_PREFIXES = ("int", "uint", "float", "double", "decimal", "number")
+
+
 def input_problems(*, features, columns, label_column, sensitive_columns, label_values=None,
-                   positive_label=None) -> list[str]:
+                   positive_label=None, intersections=(), binned_columns=(), column_types=None) -> list[str]:
     """Every reason why an evaluation set with COLUMNS cannot be used; [] if none.
 
     Pure, so a submission can be refused with a 4xx before anything runs: FEATURES (the
-    model's input names, None if unknown), the label column, the sensitive columns and, if
-    known, the label's distinct values."""
+    model's input names, None if unknown), the label column, the sensitive columns, the
+    policy's INTERSECTIONS (lists of sensitive columns), the BINNED_COLUMNS it gives cut
+    points for and, if known, the COLUMN_TYPES ({name: type}) and the label's distinct values."""
     problems = []
     columns = list(columns)
+    for inter in intersections:
+        unknown = [c for c in inter if c not in sensitive_columns]
+        if unknown:
+            problems.append(
+                f"The intersection {' & '.join(inter)} names {', '.join(unknown)}, which is not among the sensitive "
+                f"features checked ({', '.join(sensitive_columns) or 'none'})."
+            )
+    for column in binned_columns:
+        kind = str((column_types or {}).get(column, "")).lower()
+        if kind and not kind.startswith(NUMERIC_TYPE_PREFIXES):
+            problems.append(f"The policy bins {column!r} with cut_points, but it holds {kind} values, not numbers.")
     if label_column not in columns:
         problems.append(f"The label column {label_column!r} is not in the evaluation data.")
     if features is not None:
@@ -175,7 +190,15 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
         sensitive_columns=[s["column"] for s in specs],
         label_values=label_values,
         positive_label=positive_label,
+        intersections=policy["fairness"]["intersections"],
     )
+    for spec in specs:  # a value that is not a number would silently fall into no bin
+        if spec.get("cut_points") and spec["column"] in frame.columns:
+            column = frame[spec["column"]]
+            if (pd.to_numeric(column, errors="coerce").isna() & column.notna()).any():
+                problems.append(
+                    f"The policy bins {spec['column']!r} with cut_points, but it holds values that are not numbers."
+                )
     if label_column in frame.columns and frame[label_column].isna().any():
         problems.append(f"The label column {label_column!r} has missing values.")
     if len(frame) == 0:

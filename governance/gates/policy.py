@@ -19,6 +19,10 @@ from audit.canonical import canonical_json
 
 SCHEMA_ID = "custos.gate-policy/1"
 
+# The largest integer a policy may hold: RFC 8785 canonical JSON (the digest) represents
+# numbers as IEEE doubles, which hold integers exactly only up to 2**53.
+MAX_COUNT = 2**53 - 1
+
 PASSED, FAILED, INCONCLUSIVE, ERROR = "passed", "failed", "inconclusive", "error"
 VERDICTS = (PASSED, FAILED, INCONCLUSIVE, ERROR)
 
@@ -30,9 +34,15 @@ FAIRNESS_METRICS = (
     "equal_opportunity_difference",
 )
 
+# Every fairness figure lies in [0, 1]: differences are between-group spreads of rates, the
+# ratio is the smallest rate over the largest. A limit outside that range could never be met
+# (ratio >= 1.5) or never be missed, so it is refused instead of silently deciding every run.
 _limit = {
     "type": "object",
-    "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
+    "properties": {
+        "min": {"type": "number", "minimum": 0, "maximum": 1},
+        "max": {"type": "number", "minimum": 0, "maximum": 1},
+    },
     "additionalProperties": False,
     "minProperties": 1,
 }
@@ -110,8 +120,8 @@ POLICY_SCHEMA = {
                     "type": "array",
                     "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "uniqueItems": True},
                 },
-                "min_group_size": {"type": "integer", "minimum": 1},
-                "max_groups": {"type": "integer", "minimum": 2},
+                "min_group_size": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+                "max_groups": {"type": "integer", "minimum": 2, "maximum": 10000},
                 "metrics": {
                     "type": "object",
                     "propertyNames": {"enum": list(FAIRNESS_METRICS)},
@@ -134,14 +144,14 @@ POLICY_SCHEMA = {
                 "enabled": {"type": "boolean"},
                 "background_rows": {"type": "integer", "minimum": 1, "maximum": 10000},
                 "explained_rows": {"type": "integer", "minimum": 1, "maximum": 20000},
-                "time_budget_seconds": {"type": "number", "exclusiveMinimum": 0},
-                "top_k": {"type": "integer", "minimum": 0},
+                "time_budget_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+                "top_k": {"type": "integer", "minimum": 0, "maximum": 10000},
                 "max_share": {"type": "number", "minimum": 0, "maximum": 1},
                 "proxies": {
                     "type": "object",
                     "additionalProperties": {"type": "array", "items": {"type": "string"}},
                 },
-                "max_additivity_error": {"type": "number", "minimum": 0},
+                "max_additivity_error": {"type": "number", "minimum": 0, "maximum": 1e6},
                 "min_ranking_stability": {"type": "number", "minimum": 0, "maximum": 1},
             },
         },
@@ -282,11 +292,29 @@ def _merge(defaults, given):
     return out
 
 
+def _odd_numbers(value, path="(document)"):
+    """Numbers no digest can hold: infinities, NaN and integers beyond 2**53 (JSON allows
+    1e999 and 10**400; canonical JSON and float comparisons do not)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _odd_numbers(item, f"{path}/{key}" if path != "(document)" else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _odd_numbers(item, f"{path}/{i}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield f"{path}: numbers must be finite."
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_COUNT:
+        yield f"{path}: integers in a policy are at most 2**53 - 1 in size."
+
+
 def policy_parse(document) -> dict:
     """Validate DOCUMENT and return it normalised (every default filled in).
 
     Raises PolicyError naming every problem.
     """
+    odd = list(_odd_numbers(document))
+    if odd:
+        raise PolicyError(odd)
     validator = jsonschema.Draft202012Validator(POLICY_SCHEMA)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
@@ -314,11 +342,6 @@ def policy_parse(document) -> dict:
     for metric, limit in fairness["metrics"].items():
         if "min" in limit and "max" in limit and limit["min"] > limit["max"]:
             problems.append(f"fairness/metrics/{metric}: min is above max.")
-    for values in [policy["performance"]["metrics"].values(), fairness["metrics"].values()]:
-        for limit in values:
-            for number in limit.values():
-                if not math.isfinite(number):
-                    problems.append("numbers must be finite.")
     if problems:
         raise PolicyError(problems)
     return policy

@@ -3,8 +3,10 @@
 ``user=None`` means the system itself, which sees every unit.
 """
 
+from django.db.models import Q
+
 from ..models import GatePolicy, GatePolicyAssignment, GateRun
-from .access import restrict_to_units
+from .access import business_units_for, restrict_to_units
 
 
 def gate_runs_for(user):
@@ -20,5 +22,10 @@ def gate_policies():
     return GatePolicy.objects.select_related("created_by")
 
 
-def gate_policy_assignments():
-    return GatePolicyAssignment.objects.select_related("model", "model__business_unit")
+def gate_policy_assignments(user=None):
+    """Risk-tier assignments (institution-wide) and the per-model overrides of the units USER
+    may see: an override names its model, which another unit's officer must not learn."""
+    qs = GatePolicyAssignment.objects.select_related("model", "model__business_unit")
+    if user is None:
+        return qs
+    return qs.filter(Q(model__isnull=True) | Q(model__business_unit__in=business_units_for(user)))

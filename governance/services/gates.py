@@ -18,7 +18,17 @@ from .. import artifacts, storage
 from ..gates import GateInputError, PolicyError, differences, evaluate, input_problems, policy_parse, summary
 from ..gates.evaluate import sensitive_specs
 from ..gates.policy import HIGH_RISK_DEFAULT
-from ..models import DatasetVersion, GatePolicy, GatePolicyAssignment, GateRun, MLModel, ModelVersion, RiskTier
+from ..models import (
+    DatasetVersion,
+    GatePolicy,
+    GatePolicyAssignment,
+    GateRun,
+    MLModel,
+    ModelVersion,
+    RiskTier,
+    SnapshotKey,
+    TrainingRunInput,
+)
 from ..selectors.access import can_access_unit
 from .registry import require_unit_permission
 
@@ -80,6 +90,8 @@ def gate_policy_assign(*, policy_name: str, risk_tier: str = "", model: MLModel 
         raise ValidationError("Assign a policy either to a risk tier or to one model.")
     if not GatePolicy.objects.filter(name=policy_name).exists():
         raise ValidationError(f"No gate policy is named {policy_name!r}.")
+    if model is not None and actor is not None and not can_access_unit(actor, model.business_unit, write=True):
+        raise PermissionDenied("You may not assign a policy to a model of another business unit.")
     if model is not None:
         assignment = GatePolicyAssignment.objects.filter(model=model).first() or GatePolicyAssignment(model=model)
     else:
@@ -151,6 +163,12 @@ def gate_run_submit(*, model_version: ModelVersion, dataset_version: DatasetVers
         raise PermissionDenied("You may not use this dataset version.")
     if dataset_version.storage != DatasetVersion.Storage.STORED:
         raise ValidationError("Gate runs evaluate snapshots stored by Custos; this dataset version is only referenced.")
+    if not SnapshotKey.objects.filter(dataset_version=dataset_version, wrapped_key__isnull=False).exists():
+        raise ValidationError("The data key of this dataset version has been destroyed: its snapshot cannot be read.")
+    if TrainingRunInput.objects.filter(run__model_version=model_version, dataset_version=dataset_version,
+                                       role=TrainingRunInput.Role.TRAIN).exists():
+        raise ValidationError("This dataset version trained the model version: a gate evaluates on data the model "
+                              "has not seen (a holdout or test snapshot).")
     if policy is None:
         policy = gate_policy_for_model(model_version.model)
         if policy is None:
@@ -169,6 +187,9 @@ def gate_run_submit(*, model_version: ModelVersion, dataset_version: DatasetVers
         columns=columns,
         label_column=label_column,
         sensitive_columns=[s["column"] for s in specs],
+        intersections=policy.document["fairness"]["intersections"],
+        binned_columns=[s["column"] for s in specs if s.get("cut_points")],
+        column_types={c["name"]: c.get("type") for c in dataset_version.schema or []},
     ) if columns else []
     if problems:
         raise ValidationError(problems)

@@ -75,3 +75,53 @@ def test_editing_a_policy_publishes_a_new_version(make_user, gate_policy):
     assert GatePolicy.objects.filter(name="retail-credit").count() == 2
     scientist = _client(make_user(roles.DATA_SCIENTIST))
     assert scientist.get("/admin/governance/gatepolicy/add/").status_code == 403
+
+
+def test_model_overrides_of_another_unit_are_not_listed(make_user, unit, other_unit, gate_policy,
+                                                        make_gate_model_version):
+    from governance.services.gates import gate_policy_assign
+
+    model = make_gate_model_version(unit).model
+    override = gate_policy_assign(policy_name=gate_policy.name, model=model)
+    tier = gate_policy_assign(policy_name=gate_policy.name, risk_tier="high")
+    outsider = _client(make_user(roles.COMPLIANCE_OFFICER, [other_unit]))
+    listing = outsider.get("/admin/governance/gatepolicyassignment/").content.decode()
+    assert model.name not in listing  # another unit's model name
+    assert f"/admin/governance/gatepolicyassignment/{tier.pk}/change/" in listing
+    assert outsider.get(f"/admin/governance/gatepolicyassignment/{override.pk}/change/").status_code in (302, 404)
+    insider = _client(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    assert model.name in insider.get("/admin/governance/gatepolicyassignment/").content.decode()
+
+
+def test_policy_document_is_shown_indented_for_editing(make_user, gate_policy):
+    import json
+
+    officer = _client(make_user(roles.COMPLIANCE_OFFICER))
+    page = officer.get(f"/admin/governance/gatepolicy/add/?from={gate_policy.pk}")
+    shown = page.context["adminform"].form["document"].value()
+    assert json.loads(shown) == gate_policy.document and shown.startswith('{\n  "')
+    assert "\n  &quot;fairness&quot;: {" in page.content.decode()
+    # what an officer typed wrongly comes back as typed, with the error
+    bad = officer.post("/admin/governance/gatepolicy/add/", {"name": "retail-credit", "document": "{not json"})
+    assert bad.status_code == 200 and "{not json" in bad.content.decode()
+    ratio = {**gate_policy.document, "fairness": {**gate_policy.document["fairness"],
+                                                  "metrics": {"demographic_parity_ratio": {"min": 1.5}}}}
+    refused = officer.post("/admin/governance/gatepolicy/add/", {"name": "retail-credit", "document": json.dumps(ratio)})
+    assert refused.status_code == 200 and "demographic_parity_ratio/min" in refused.content.decode()
+    assert GatePolicy.objects.filter(name="retail-credit").count() == 1
+
+
+def test_reverify_action_says_why_a_run_was_not_reverified(make_user, unit, gate_policy, german_credit_version,
+                                                           make_gate_model_version, failed_run,
+                                                           django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        errored = gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
+                                  label_column="risk", positive_label="yes", policy=gate_policy, seed=3)
+    errored.refresh_from_db()
+    assert errored.status == "error"
+    auditor = _client(make_user(roles.AUDITOR))
+    page = auditor.post("/admin/governance/gaterun/", {"action": "reverify", "_selected_action": [failed_run.pk, errored.pk]},
+                        follow=True)
+    shown = [str(m) for m in page.context["messages"]]
+    assert f"Run {failed_run.pk} reproduces." in shown
+    assert f"Run {errored.pk}: Gate run {errored.pk} has no result to re-verify (error)." in shown

@@ -94,6 +94,9 @@ def test_bad_submissions_are_problem_documents_and_leave_nothing(token_client, s
 def test_list_filters_are_validated(token_client):
     _problem(token_client.get("/api/v1/gates/runs?status=great"), 400)
     _problem(token_client.get("/api/v1/gates/runs?model_version=abc"), 400)
+    _problem(token_client.get("/api/v1/gates/runs?model_version=" + "9" * 30), 400)  # was an OverflowError
+    _problem(token_client.get("/api/v1/gates/runs?dataset_version=\u00b2"), 400)  # isdigit() but not int()
+    assert token_client.get("/api/v1/gates/runs?dataset_version=" + "9" * 18).json()["count"] == 0
 
 
 def test_officers_publish_policies_others_only_read(db, make_user, unit):
@@ -115,3 +118,16 @@ def test_officers_publish_policies_others_only_read(db, make_user, unit):
     _problem(officer.post("/api/v1/gates/policies", {"name": "bad", "document": [1]}, format="json"), 400)
     assert GatePolicy.objects.count() == 1
     _problem(scientist.get("/api/v1/gates/policies/999999"), 404)
+
+
+def test_policies_with_numbers_no_digest_can_hold_are_400_not_500(db, make_user, unit):
+    officer = _client_for(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    raw = ('{"name": "odd", "document": {"schema": "custos.gate-policy/1", "name": "odd", '
+           '"fairness": {"cut_points": {"age": [%s]}, "metrics": {"demographic_parity_ratio": {"min": 1.5}}}}}')
+    _problem(officer.post("/api/v1/gates/policies", raw % "1e999", content_type="application/json"), 400)
+    body = _problem(officer.post("/api/v1/gates/policies", raw % ("1" + "0" * 40), content_type="application/json"),
+                    400)
+    assert "cut_points/age/0" in str(body["errors"])
+    body = _problem(officer.post("/api/v1/gates/policies", raw % "25", content_type="application/json"), 400)
+    assert "demographic_parity_ratio/min" in str(body["errors"])
+    assert not GatePolicy.objects.exists()

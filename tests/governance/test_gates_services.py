@@ -130,6 +130,14 @@ def test_reverify_reproduces_and_detects_tampering(submit, unit, make_user, gate
     [
         ({"label_column": "outcome"}, "label column 'outcome' is not in"),
         ({"policy_patch": {"sensitive_features": [{"column": "religion"}]}}, "Sensitive features not in"),
+        # Intersections of the declared sensitive columns (sex, age) naming another column: was a
+        # run in error with only "KeyError: 'job'" as its reason.
+        ({"policy_patch": {"sensitive_features": [], "intersections": [["sex", "job"]]}},
+         "intersection sex & job names job, which is not among the sensitive features checked"),
+        # Cut points on a text column: every row fell into one "(missing)" group (inconclusive,
+        # "fewer than two groups") instead of saying what is wrong.
+        ({"policy_patch": {"sensitive_features": [{"column": "sex", "cut_points": [1]}]}},
+         "bins 'sex' with cut_points, but it holds string values"),
     ],
 )
 def test_bad_input_known_at_submission_is_refused(unit, german_credit_version, make_gate_model_version, kwargs,
@@ -185,3 +193,40 @@ def test_snapshot_whose_columns_do_not_fit_the_model_is_refused_at_submission(
         gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=dv, label_column="risk",
                         positive_label="1", policy=gate_policy)
     assert not GateRun.objects.exists()
+
+
+def test_an_officer_assigns_policies_only_to_models_of_their_units(db, unit, other_unit, make_user,
+                                                                    make_gate_model_version):
+    mv = make_gate_model_version(unit)
+    gate_policy_publish(name="retail-credit", document=credit_policy_document())
+    outsider = make_user(roles.COMPLIANCE_OFFICER, [other_unit])
+    with pytest.raises(PermissionDenied):
+        gate_policy_assign(policy_name="retail-credit", model=mv.model, actor=outsider)
+    assert gate_policy_for_model(mv.model) is None and not _entries("gates.policy_assigned")
+    gate_policy_assign(policy_name="retail-credit", model=mv.model, actor=make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    assert gate_policy_for_model(mv.model).name == "retail-credit"
+
+
+def test_a_snapshot_whose_data_key_was_destroyed_is_refused_at_submission(unit, gate_policy, german_credit_version,
+                                                                          make_gate_model_version):
+    from governance.services.registry import snapshot_key_destroy
+
+    snapshot_key_destroy(dataset_version=german_credit_version, reason="erasure request 7")
+    with pytest.raises(ValidationError, match="data key of this dataset version has been destroyed"):
+        gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
+                        label_column="risk", positive_label="1", policy=gate_policy)
+    assert not GateRun.objects.exists() and not _entries("gates.run_submitted")
+
+
+def test_the_snapshot_a_model_version_was_trained_on_is_refused_at_submission(unit, gate_policy,
+                                                                              make_german_credit_version,
+                                                                              make_credit_model_version):
+    train = make_german_credit_version(unit, version="train")
+    holdout = make_german_credit_version(unit, version="holdout")
+    mv = make_credit_model_version(unit, dataset_version=train)
+    with pytest.raises(ValidationError, match="This dataset version trained the model version"):
+        gate_run_submit(model_version=mv, dataset_version=train, label_column="risk", positive_label="1",
+                        policy=gate_policy)
+    assert not GateRun.objects.exists()
+    assert gate_run_submit(model_version=mv, dataset_version=holdout, label_column="risk", positive_label="1",
+                           policy=gate_policy).status == GateRun.Status.QUEUED

@@ -32,3 +32,14 @@ def test_charts_of_a_result():
     texts = [t.text for t in importance.iter(f"{SVG}text")]
     assert texts.index("sex") < texts.index("age")
     assert importance_chart({}) is None
+
+
+def test_long_group_labels_are_shortened_to_fit_with_the_full_label_on_hover():
+    long = "foreign_worker=yes & age>=25 & housing=<own>"
+    svg = bar_chart("t", [(long, 0.5), ("short", 0.2)], maximum=1.0)
+    texts = ET.fromstring(svg).findall(f"{SVG}text")
+    labels = [t for t in texts if t.get("text-anchor") == "end"]
+    assert [t.find(f"{SVG}title").text for t in labels] == [long, "short"]
+    shown = [t.text for t in labels]
+    assert shown[1] == "short"
+    assert len(shown[0]) <= 24 and shown[0].endswith("\u2026") and long.startswith(shown[0][:-1])

@@ -117,6 +117,17 @@ def test_continuous_sensitive_feature_needs_cut_points(german, fair_model):
                                                    "cut_points": {}}})
 
 
+def test_policy_columns_that_do_not_fit_the_data_are_input_errors(german, fair_model):
+    fairness = credit_policy()["fairness"]
+    binned_text = {**credit_policy(), "fairness": {**fairness, "sensitive_features": [{"column": "sex", "cut_points": [1]}]}}
+    with pytest.raises(GateInputError, match="bins 'sex' with cut_points, but it holds values that are not numbers"):
+        evaluate(fair_model, german, label_column="risk", positive_label=1, policy=binned_text, seed=1)
+    other = {**credit_policy(), "fairness": {**fairness, "sensitive_features": [], "intersections": [["sex", "job"]]}}
+    with pytest.raises(GateInputError, match="intersection sex & job names job"):
+        evaluate(fair_model, german, label_column="risk", positive_label=1, policy=other, seed=1,
+                 declared_sensitive=["sex"])
+
+
 def test_a_failure_while_computing_is_an_error_never_a_pass(german, fair_model):
     class Broken:
         classes_ = np.array([0, 1])

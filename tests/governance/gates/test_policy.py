@@ -127,3 +127,25 @@ def test_small_groups_make_fairness_inconclusive_never_passed():
     assert "b (12)" in small[0]["reason"]
     none = judge_fairness({"features": []}, policy)
     assert [c["verdict"] for c in none] == [INCONCLUSIVE]
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        # A fairness figure lies in [0, 1]: a limit outside it decides every run in advance.
+        ({"fairness": {"metrics": {"demographic_parity_ratio": {"min": 1.5}}}}, "demographic_parity_ratio/min"),
+        ({"fairness": {"metrics": {"demographic_parity_difference": {"max": -0.1}}}}, "demographic_parity_difference/max"),
+        ({"fairness": {"metrics": {"equalized_odds_difference": {"max": 2}}}}, "equalized_odds_difference/max"),
+        # Numbers that JSON allows but no digest (RFC 8785) or float comparison can hold.
+        ({"fairness": {"metrics": {"demographic_parity_difference": {"max": 10**400}}}}, "at most 2**53"),
+        ({"fairness": {"min_group_size": 10**30}}, "fairness/min_group_size"),
+        ({"explainability": {"top_k": 2**70}}, "explainability/top_k"),
+        ({"fairness": {"cut_points": {"age": [float("inf")]}}}, "fairness/cut_points/age/0: numbers must be finite"),
+        ({"fairness": {"sensitive_features": [{"column": "age", "cut_points": [2**60]}]}}, "cut_points/0"),
+        ({"explainability": {"time_budget_seconds": 1e300}}, "explainability/time_budget_seconds"),
+    ],
+)
+def test_limits_outside_what_a_figure_can_be_and_odd_numbers_are_refused(patch, message):
+    with pytest.raises(PolicyError) as err:
+        policy_parse({"schema": SCHEMA_ID, "name": "p", **patch})
+    assert message in str(err.value)
