@@ -3,9 +3,9 @@ judge them against a policy, and return a JSON-ready result that holds everythin
 re-run it (library versions, seeds, sampled rows, digests)."""
 
 import hashlib
+import logging
 import math
 import platform
-import traceback
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -15,6 +15,8 @@ from audit.canonical import canonical_json
 
 from . import policy as gate_policy
 from .explain import explain
+
+logger = logging.getLogger(__name__)
 from .fairness import fairness_figures
 from .performance import performance_figures
 
@@ -272,9 +274,11 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
     except GateInputError:
         raise
     except Exception as exc:  # any failure is recorded as an error verdict, never a pass
+        # The traceback goes to the operators' log only: a stored result is served by the API
+        # and must not carry server paths or library internals.
+        logger.exception("gate evaluation failed")
         checks.append(
-            gate_policy.check("run", "evaluation", gate_policy.ERROR, f"{type(exc).__name__}: {exc}",
-                              trace=traceback.format_exc(limit=5))
+            gate_policy.check("run", "evaluation", gate_policy.ERROR, f"{type(exc).__name__}: {exc}")
         )
     result["checks"] = checks
     result["verdict"] = gate_policy.combine(c["verdict"] for c in checks)

@@ -139,6 +139,9 @@ def test_a_failure_while_computing_is_an_error_never_a_pass(german, fair_model):
     result = evaluate(Broken(), german, label_column="risk", positive_label=1, policy=credit_policy(), seed=1)
     assert result["verdict"] == "error"
     assert "the artifact cannot predict" in result["reasons"][0]
+    # The stored (and served) result names the error but carries no traceback or server paths.
+    stored = json.dumps(result)
+    assert "Traceback" not in stored and __file__ not in stored and "site-packages" not in stored
 
 
 def test_declared_numeric_sensitive_column_is_binned_by_the_policy(german, fair_model):
