@@ -248,7 +248,13 @@ def gate_run_finish(*, run: GateRun, result: dict | None, reason: str = "") -> G
     if result is None:
         run.status = GateRun.Status.ERROR
         run.reason = reason
-        payload = {"status": run.status, "verdict": "error", "reason": reason}
+        # The reason may quote values from the data (a label, a category): the ledger binds it
+        # by digest, and the run row, which erasure can reach, keeps the words.
+        payload = {
+            "status": run.status,
+            "verdict": "error",
+            "reason_sha256": hashlib.sha256(reason.encode()).hexdigest(),
+        }
     else:
         run.status = result["verdict"]
         run.reason = "\n".join(result.get("reasons", []))

@@ -1,3 +1,6 @@
+import hashlib
+import json
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -166,7 +169,11 @@ def test_bad_input_found_while_running_is_an_error_with_the_reason(submit, unit,
     run.refresh_from_db()
     assert run.status == GateRun.Status.ERROR
     assert "values other than two classes" in run.reason
-    assert _entries("gates.run_finished", run.ledger_subject)[0].payload["verdict"] == "error"
+    payload = _entries("gates.run_finished", run.ledger_subject)[0].payload
+    assert payload["verdict"] == "error"
+    # The ledger binds the reason by digest without holding its words (they may quote data).
+    assert payload["reason_sha256"] == hashlib.sha256(run.reason.encode()).hexdigest()
+    assert "values other than" not in json.dumps(payload)
 
 
 def test_submission_needs_a_policy_and_unit_access(unit, other_unit, make_user, german_credit_version,
