@@ -4,8 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .base import GovernedModel
 
-class BusinessUnit(models.Model):
+
+class BusinessUnit(GovernedModel):
     """A part of the institution that owns models; access is granted per unit."""
 
     name = models.CharField(max_length=120, unique=True)
@@ -20,12 +22,8 @@ class BusinessUnit(models.Model):
     def __str__(self):
         return self.name
 
-    @property
-    def ledger_subject(self):
-        return f"governance.businessunit:{self.pk}"
 
-
-class ServiceToken(models.Model):
+class ServiceToken(GovernedModel):
     """An API token of a service account. Only a SHA-256 digest of the token is stored."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="service_tokens")
@@ -46,7 +44,3 @@ class ServiceToken(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None and self.expires_at > timezone.now()
-
-    @property
-    def ledger_subject(self):
-        return f"governance.servicetoken:{self.pk}"

@@ -9,6 +9,7 @@ gate run's result, once written, never changes either.
 from django.conf import settings
 from django.db import models
 
+from .base import GovernedModel
 from .registry import ImmutableModel, RiskTier
 
 
@@ -32,12 +33,8 @@ class GatePolicy(ImmutableModel):
     def __str__(self):
         return f"{self.name} v{self.version}"
 
-    @property
-    def ledger_subject(self):
-        return f"governance.gatepolicy:{self.pk}"
 
-
-class GatePolicyAssignment(models.Model):
+class GatePolicyAssignment(GovernedModel):
     """Which policy (by name: its latest version) applies to a risk tier, or to one model."""
 
     risk_tier = models.CharField(max_length=12, choices=RiskTier.choices, blank=True)
@@ -66,12 +63,8 @@ class GatePolicyAssignment(models.Model):
         target = self.model or self.get_risk_tier_display()
         return f"{target} → {self.policy_name}"
 
-    @property
-    def ledger_subject(self):
-        return f"governance.gatepolicyassignment:{self.pk}"
 
-
-class GateRun(models.Model):
+class GateRun(GovernedModel):
     """One evaluation of a model version on a logged evaluation dataset version under a policy."""
 
     class Status(models.TextChoices):
@@ -113,10 +106,6 @@ class GateRun(models.Model):
 
     def __str__(self):
         return f"gate run {self.pk} ({self.status})"
-
-    @property
-    def ledger_subject(self):
-        return f"governance.gaterun:{self.pk}"
 
     @property
     def business_unit(self):

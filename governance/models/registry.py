@@ -10,12 +10,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .base import GovernedModel
+
 
 class ImmutableError(Exception):
     """Raised when code tries to change a registered version; register a new one instead."""
 
 
-class ImmutableModel(models.Model):
+class ImmutableModel(GovernedModel):
     """A row that is written once. Changing it would silently rewrite evidence."""
 
     class Meta:
@@ -52,7 +54,7 @@ class AnnexIIICategory(models.TextChoices):
     JUSTICE = "justice", "8. Administration of justice, democratic processes"
 
 
-class Dataset(models.Model):
+class Dataset(GovernedModel):
     """A named dataset of a business unit; its content lives in versions."""
 
     business_unit = models.ForeignKey("governance.BusinessUnit", on_delete=models.PROTECT, related_name="datasets")
@@ -67,10 +69,6 @@ class Dataset(models.Model):
 
     def __str__(self):
         return self.name
-
-    @property
-    def ledger_subject(self):
-        return f"governance.dataset:{self.pk}"
 
 
 class DatasetVersion(ImmutableModel):
@@ -112,15 +110,11 @@ class DatasetVersion(ImmutableModel):
         return f"{self.dataset.name}@{self.version}"
 
     @property
-    def ledger_subject(self):
-        return f"governance.datasetversion:{self.pk}"
-
-    @property
     def business_unit(self):
         return self.dataset.business_unit
 
 
-class SnapshotKey(models.Model):
+class SnapshotKey(GovernedModel):
     """The data key of one stored snapshot, wrapped (RFC 3394) by the master key.
 
     Kept apart from the immutable version so that it can be destroyed: once ``wrapped_key`` is
@@ -138,10 +132,6 @@ class SnapshotKey(models.Model):
 
     def __str__(self):
         return f"key of {self.dataset_version_id} ({'destroyed' if self.destroyed_at else 'live'})"
-
-    @property
-    def ledger_subject(self):
-        return f"governance.snapshotkey:{self.pk}"
 
 
 class SubjectIndexEntry(models.Model):
@@ -180,12 +170,8 @@ class CodeVersion(ImmutableModel):
     def __str__(self):
         return f"{self.repository_url}@{self.commit_sha[:12]}"
 
-    @property
-    def ledger_subject(self):
-        return f"governance.codeversion:{self.pk}"
 
-
-class MLModel(models.Model):
+class MLModel(GovernedModel):
     """A model as a product: its purpose and EU AI Act classification; its artifacts are versions."""
 
     business_unit = models.ForeignKey("governance.BusinessUnit", on_delete=models.PROTECT, related_name="models")
@@ -220,10 +206,6 @@ class MLModel(models.Model):
         if self.risk_tier and self.risk_tier != RiskTier.HIGH and self.annex_iii_category:
             raise ValidationError({"annex_iii_category": "Only high-risk models have an Annex III category."})
 
-    @property
-    def ledger_subject(self):
-        return f"governance.mlmodel:{self.pk}"
-
 
 class ModelVersion(ImmutableModel):
     """One exact model artifact, identified by its SHA-256."""
@@ -257,15 +239,11 @@ class ModelVersion(ImmutableModel):
         return f"{self.model.name}@{self.version}"
 
     @property
-    def ledger_subject(self):
-        return f"governance.modelversion:{self.pk}"
-
-    @property
     def business_unit(self):
         return self.model.business_unit
 
 
-class TrainingRun(models.Model):
+class TrainingRun(GovernedModel):
     """A run that trained (or evaluated) a model: inputs, code, parameters, metrics, versions, seeds.
 
     Registered through the API the run is complete and immutable. Reported through
@@ -309,10 +287,6 @@ class TrainingRun(models.Model):
     def __str__(self):
         return f"run {self.pk} {self.name or self.external_run_id}".strip()
 
-    @property
-    def ledger_subject(self):
-        return f"governance.trainingrun:{self.pk}"
-
 
 class TrainingRunInput(models.Model):
     """A dataset version a run read, and in which role."""
@@ -343,7 +317,7 @@ class TrainingRunOutput(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "dataset_version"], name="trainingrunoutput_unique")]
 
 
-class OpenLineageEvent(models.Model):
+class OpenLineageEvent(GovernedModel):
     """An accepted OpenLineage event, kept verbatim; (run id, event type) makes re-sends idempotent."""
 
     event_kind = models.CharField(max_length=12, help_text="run, dataset or job")
@@ -371,7 +345,3 @@ class OpenLineageEvent(models.Model):
             ),
             models.UniqueConstraint(fields=["business_unit", "sha256"], name="openlineage_event_once"),
         ]
-
-    @property
-    def ledger_subject(self):
-        return f"governance.openlineageevent:{self.pk}"

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from ..releases import OPEN_STATES, Decision, GateVerdict, State
+from .base import GovernedModel
 from .registry import RiskTier
 
 
@@ -16,7 +17,7 @@ class Environment(models.TextChoices):
     PRODUCTION = "production", "Production"
 
 
-class ApprovalPolicy(models.Model):
+class ApprovalPolicy(GovernedModel):
     """Who must approve releases of one risk tier to one environment; a change is a new version."""
 
     risk_tier = models.CharField(max_length=12, choices=RiskTier.choices)
@@ -39,12 +40,8 @@ class ApprovalPolicy(models.Model):
     def __str__(self):
         return f"{self.risk_tier} → {self.environment} v{self.version}"
 
-    @property
-    def ledger_subject(self):
-        return f"governance.approvalpolicy:{self.pk}"
 
-
-class ReleaseRequest(models.Model):
+class ReleaseRequest(GovernedModel):
     """A request to release one model version to one environment, and where it stands."""
 
     model = models.ForeignKey("governance.MLModel", on_delete=models.PROTECT, related_name="release_requests")
@@ -94,10 +91,6 @@ class ReleaseRequest(models.Model):
 
     def __str__(self):
         return f"release {self.pk}: {self.model_version} → {self.environment} ({self.state})"
-
-    @property
-    def ledger_subject(self):
-        return f"governance.releaserequest:{self.pk}"
 
     @property
     def business_unit(self):
