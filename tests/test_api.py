@@ -44,3 +44,76 @@ def test_requests_over_the_rate_are_429_problems(token_client, monkeypatch):
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["status"] == 429 and "Retry-After" in response
     cache.clear()
+
+
+def test_problem_titles_are_plain_text_not_message_templates(token_client):
+    """DRF's 405 and 415 default messages are templates ('Method "{method}" not allowed.');
+    a problem document's title must never show the raw placeholder."""
+    wrong_type = token_client.post("/api/v1/datasets", "x", content_type="text/plain")
+    assert wrong_type.status_code == 415
+    assert wrong_type.json()["title"] == "Unsupported Media Type."
+    assert "text/plain" in wrong_type.json()["detail"]
+    wrong_method = token_client.delete("/api/v1/datasets")
+    assert wrong_method.status_code == 405
+    body = wrong_method.json()
+    assert "{" not in body["title"] and body["title"] == "Method Not Allowed."
+    assert body["detail"] == 'Method "DELETE" not allowed.'
+
+
+def test_nul_characters_in_json_are_a_400_on_every_database(token_client, unit, german_credit_version):
+    """PostgreSQL stores NUL neither in text nor in jsonb: without a check at the parser these
+    bodies were 500s there (and silently accepted on SQLite)."""
+    from audit.models import LedgerEntry
+
+    before = LedgerEntry.objects.count()
+    run = {
+        "business_unit": unit.slug,
+        "inputs": [{"dataset_version": german_credit_version.pk, "role": "train"}],
+        "parameters": {"a": "x\u0000y"},
+    }
+    event = {
+        "eventType": "START", "eventTime": "2024-01-01T00:00:00Z", "producer": "p",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "3f5e83fa-3480-44ff-99c5-ff943cd8e4b5"}, "job": {"namespace": unit.slug, "name": "j\u0000"},
+    }
+    reference = {"version": "v", "uri": "s3://a/b", "sha256": "a" * 64, "schema": [{"name": "x\u0000", "type": "t"}]}
+    for path, body in [
+        ("/api/v1/training-runs", run),
+        ("/api/v1/lineage", event),
+        (f"/api/v1/datasets/{german_credit_version.dataset_id}/references", reference),
+        ("/api/v1/datasets", {"business_unit": unit.slug, "name": "d", "description": "\u0000"}),
+    ]:
+        response = token_client.post(path, body, format="json")
+        assert response.status_code == 400, (path, response.content)
+        assert response["Content-Type"].startswith("application/problem+json")
+        assert "NUL" in response.json()["detail"]
+    assert LedgerEntry.objects.count() == before
+
+
+def test_nul_in_a_query_string_is_a_400_not_a_database_error(token_client, make_user):
+    """On PostgreSQL a NUL reaching a filter raised DataError: the API's ?artifact_sha256=, an
+    admin list filter and the admin autocomplete's term were 500s."""
+    from django.test import Client
+
+    token_client.raise_request_exception = False
+    response = token_client.get("/api/v1/model-versions?artifact_sha256=%00")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/problem+json") and "NUL" in response.json()["detail"]
+    admin = Client(raise_request_exception=False)
+    admin.force_login(make_user(roles.AUDITOR, []))
+    for path in [
+        "/admin/governance/modelversion/?framework=%00",
+        "/admin/autocomplete/?app_label=governance&model_name=dataset&field_name=business_unit&term=%00",
+    ]:
+        assert admin.get(path).status_code == 400, path
+    assert admin.get("/admin/governance/modelversion/?framework=sklearn").status_code == 200
+
+
+def test_a_json_body_past_the_memory_limit_is_a_413_problem(token_client, unit, settings):
+    """Django raises RequestDataTooBig while DRF parses; it used to escape as a 500."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    token_client.raise_request_exception = False
+    response = token_client.post("/api/v1/datasets", {"business_unit": unit.slug, "name": "d" * 2000}, format="json")
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["status"] == 413
