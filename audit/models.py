@@ -100,6 +100,30 @@ class LedgerEntry(models.Model):
         )
 
 
+class QueuedEntry(models.Model):
+    """An entry appended while another transaction held the ledger, waiting to be sealed.
+
+    It commits or rolls back with the caller's change, like a sealed entry; right after the
+    commit it is given its sequence number, chained, signed and deleted from here in a batch
+    with any others (``audit.services.ledger_seal_queued``). Nothing here is evidence yet: the
+    ledger proper is ``LedgerEntry``.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    queued_at = models.DateTimeField()
+    kind = models.CharField(max_length=100)
+    subject = models.CharField(max_length=200)
+    actor = models.CharField(max_length=150)
+    payload = models.TextField(help_text="RFC 8785 canonical JSON of the payload.")
+
+    class Meta:
+        verbose_name = "queued ledger entry"
+        verbose_name_plural = "queued ledger entries"
+
+    def __str__(self):
+        return f"queued {self.kind} {self.subject}"
+
+
 class LedgerHead(models.Model):
     """One row holding the ledger's size, last hash, tree border and active key.
 

@@ -1,11 +1,14 @@
 """Reads of the ledger: entries, checkpoints, keys, proofs and evidence bundles."""
 
+from datetime import datetime
+
 from django.conf import settings
+from django.db.models import Count, Min
 
 from . import merkle, tree
 from .canonical import canonical_json
 from .chain import KEY_KINDS, KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, b64
-from .models import Checkpoint, LedgerEntry
+from .models import Checkpoint, LedgerEntry, QueuedEntry
 from .note import NoteError, open_checkpoint, parse_verifier_key
 from .verifier import BUNDLE_FORMAT
 
@@ -113,3 +116,9 @@ def entry_inclusion(entry: LedgerEntry) -> tuple[bool | None, str]:
     if merkle.verify_inclusion(leaf, entry.seq, body.size, proof, body.root):
         return True, f"included in the signed checkpoint of size {body.size}"
     return False, f"NOT included in the signed checkpoint of size {body.size}: the entry or the tree was altered"
+
+
+def queued_count() -> tuple[int, datetime | None]:
+    """How many committed entries wait to be sealed, and when the oldest was queued."""
+    stats = QueuedEntry.objects.aggregate(n=Count("id"), oldest=Min("queued_at"))
+    return stats["n"], stats["oldest"]

@@ -15,7 +15,7 @@ from .canonical import canonical_json
 from .chain import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, TIME_FORMAT, entry_content
 from .keys import SigningKey, signing_key
 from .merkle import leaf_hash  # noqa: F401  (kept importable from here for callers)
-from .models import Checkpoint, LedgerEntry, LedgerHead, TreeNode
+from .models import Checkpoint, LedgerEntry, LedgerHead, QueuedEntry, TreeNode
 from .note import NoteError, checkpoint_text, parse_checkpoint, parse_note, sign_note
 
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -44,40 +44,118 @@ def key_subject(key_id: str) -> str:
 
 
 def _prepared_cursor(connection):
-    """A psycopg cursor with server-side binding on Django's connection (same transaction).
+    """A psycopg cursor on Django's connection (same transaction) whose statements are prepared.
 
-    Django's default client-side binding cannot prepare statements; the two statements every
-    append runs while holding the lock are parsed and planned once per connection instead.
+    Django's own cursors bind parameters client-side and never prepare; the few statements of
+    the ledger's write path are parsed and planned once per connection instead. (Behind a
+    connection pooler in transaction mode, use one that supports prepared statements, such as
+    PgBouncer 1.21 or later with max_prepared_statements set.)
     """
     import psycopg
 
     connection.ensure_connection()
+    connection.connection.prepare_threshold = 0  # Django leaves it None (off); its cursors ignore it
     return psycopg.Cursor(connection.connection)
 
 
-def _lock_head() -> LedgerHead:
-    """Lock and return the head row, creating it if a flush removed it.
+_HEAD_COLUMNS = "SELECT size, last_hash, frontier, key_id FROM audit_ledgerhead WHERE id = 1"
 
-    Raw SQL: this runs once per append and its cost adds to the time the lock is held.
-    """
-    connection = transaction.get_connection()
-    sql = "SELECT size, last_hash, frontier, key_id FROM audit_ledgerhead WHERE id = 1"
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE"  # SQLite needs none: its IMMEDIATE transactions already serialise writers
-    if connection.vendor == "postgresql":
-        with _prepared_cursor(connection) as cursor:
-            cursor.execute(sql, prepare=True)
-            row = cursor.fetchone()
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            row = cursor.fetchone()
-    if row is None:
-        LedgerHead.objects.bulk_create([LedgerHead(id=1)], ignore_conflicts=True)
-        return _lock_head()
+# On PostgreSQL the ledger's writer lock is this transaction-scoped advisory lock. Unlike a row
+# lock it can be tried without writing anything, so a writer can ask "is anyone sealing?" in
+# one round trip and no WAL. (The head row is also locked FOR UPDATE, which reads its newest
+# version whatever the statement's snapshot.)
+HEAD_LOCK_KEY = 0x637573746F73  # "custos"
+
+# The oldest queued entries, at most this many per transaction (a backlog is sealed in rounds).
+SEAL_BATCH = 5000
+
+# Without waiting, in one round trip: take the writer lock, the head and the oldest queued
+# entries if no one holds the lock; if someone does, queue the entry given (if any) instead.
+# (The queue is read with the statement's snapshot: entries committed while the lock was being
+# taken stay queued, and their writers, finding the lock held, leave them to this transaction.)
+_TRY_HEAD = f"""
+WITH k AS (SELECT pg_try_advisory_xact_lock({HEAD_LOCK_KEY}) AS got),
+locked AS ({_HEAD_COLUMNS} AND (SELECT got FROM k) FOR UPDATE),
+taken AS (
+    DELETE FROM audit_queuedentry
+    WHERE (SELECT got FROM k) AND id IN (SELECT id FROM audit_queuedentry ORDER BY id LIMIT {SEAL_BATCH})
+    RETURNING id, kind, subject, actor, payload
+),
+queued AS (
+    INSERT INTO audit_queuedentry (queued_at, kind, subject, actor, payload)
+    SELECT clock_timestamp(), q.kind, q.subject, q.actor, q.payload
+    FROM (VALUES (%s::varchar, %s::varchar, %s::varchar, %s::text)) AS q (kind, subject, actor, payload)
+    WHERE q.kind IS NOT NULL AND NOT (SELECT got FROM k)
+    RETURNING id
+)
+SELECT (SELECT got FROM k), l.size, l.last_hash, l.frontier, l.key_id, (SELECT count(*) FROM queued),
+       (SELECT json_agg(json_build_array(id, kind, subject, actor, payload) ORDER BY id) FROM taken)
+FROM (SELECT 1) AS one LEFT JOIN locked AS l ON true
+"""
+_WAIT_HEAD = f"""
+WITH k AS (SELECT pg_advisory_xact_lock({HEAD_LOCK_KEY}))
+{_HEAD_COLUMNS} AND EXISTS (SELECT 1 FROM k) FOR UPDATE
+"""
+
+
+class _Busy(Exception):
+    """Another transaction holds the head (and the entry, if one was given, is queued)."""
+
+
+def _head_from(row, connection, *, taken=None) -> LedgerHead:
     size, last_hash, frontier, key_id = row
     head = LedgerHead(id=1, size=size, last_hash=bytes(last_hash), frontier=bytes(frontier), key_id=key_id)
     head._state.adding, head._state.db = False, connection.alias
+    head._taken = taken  # queued entries already taken out of the queue with the lock, if it did so
+    return head
+
+
+def _after_commit(connection, callback) -> None:
+    """Run CALLBACK once after this transaction commits."""
+    if not any(func is callback for _sids, func, _robust in connection.run_on_commit):
+        transaction.on_commit(callback, robust=True)
+
+
+def _lock_head(*, wait: bool = True, queue: tuple | None = None, sealing: bool = False) -> LedgerHead:
+    """Lock and return the head row, creating it if a flush removed it.
+
+    With WAIT false (PostgreSQL only) raise _Busy at once when another transaction holds it,
+    after queueing QUEUE = (kind, subject, actor, canonical payload) if given, in the same
+    round trip. Raw SQL: this runs once per append and adds to the time the lock is held.
+
+    On PostgreSQL, whoever holds the head or queued an entry seals the queue after it commits
+    (unless SEALING: it is such a sealing round itself).
+    """
+    connection = transaction.get_connection()
+    taken = None
+    if connection.vendor == "postgresql":
+        with _prepared_cursor(connection) as cursor:
+            if wait:
+                cursor.execute(_WAIT_HEAD, prepare=True)
+                row = cursor.fetchone()
+            else:
+                cursor.execute(_TRY_HEAD, list(queue or (None, None, None, None)), prepare=True)
+                got, *row, queued, taken = cursor.fetchone()
+                if not got:
+                    if queued and not sealing:
+                        _after_commit(connection, seal_queued_if_free)
+                    raise _Busy
+                taken = taken or []
+                row = row if row[0] is not None else None
+        if not sealing:
+            _after_commit(connection, seal_queued_now)
+        if row is not None:
+            return _head_from(row, connection, taken=taken)
+    else:  # SQLite needs no lock: its IMMEDIATE transactions already serialise writers
+        with connection.cursor() as cursor:
+            cursor.execute(_HEAD_COLUMNS)
+            row = cursor.fetchone()
+        if row is not None:
+            return _head_from(row, connection, taken=[])  # nothing is ever queued where writers take turns
+    LedgerHead.objects.bulk_create([LedgerHead(id=1)], ignore_conflicts=True)  # a flush removed it
+    head = _lock_head(wait=True, sealing=sealing)
+    if taken:  # taken out of the queue above, in this transaction: they are sealed all the same
+        head._taken = taken + (head._taken or [])
     return head
 
 
@@ -190,12 +268,23 @@ def _ensure_genesis(head: LedgerHead, key: SigningKey) -> None:
         )
 
 
-def ledger_append(*, kind: str, subject: str, payload: dict, actor) -> LedgerEntry:
-    """Append one signed entry inside the caller's transaction and return it.
+def ledger_append(*, kind: str, subject: str, payload: dict, actor, sealed: bool = False) -> LedgerEntry:
+    """Append one entry inside the caller's transaction and return it.
 
-    The head row is locked for the rest of the transaction, so concurrent writers take turns:
-    sequence numbers stay gapless and the chain never forks. If the caller's transaction
-    rolls back, the entry, its tree nodes and the head's advance roll back with it.
+    The entry commits or rolls back with the caller's change, and sequence numbers stay gapless
+    with one chain, however many transactions append at once. How it gets its number:
+
+    - When no other transaction holds the ledger's head (always on SQLite, whose writers take
+      turns anyway), the entry is sealed at once: numbered, chained, signed and returned
+      complete; the head stays locked until the caller's transaction ends.
+    - When another transaction holds it (PostgreSQL under concurrent writers), the entry is
+      queued in the caller's transaction and returned with ``seq`` None. After the commit it
+      is sealed in a batch with the other queued entries by whichever process is sealing then
+      (``seal_queued_now``), so concurrent writers share one lock hand-over and one WAL flush
+      instead of taking turns for each entry. Entries queued by one transaction keep their order.
+
+    Pass ``sealed=True`` when the caller must store the entry's ``seq`` with its change: it
+    waits for the head instead of queueing.
     """
     if not KIND_RE.match(kind):
         raise ValueError(f"Ledger kind must be a dotted lower-case name, got {kind!r}.")
@@ -204,15 +293,104 @@ def ledger_append(*, kind: str, subject: str, payload: dict, actor) -> LedgerEnt
     if kind in (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED):
         raise ValueError(f"{kind} entries are written only by the ledger's key services.")
     key = signing_key()
-    canonical_json(payload)  # refuse non-JSON payloads before taking the lock
+    payload_json = canonical_json(payload)  # refuse non-JSON payloads before taking the lock
+    connection = transaction.get_connection()
+    may_queue = not sealed and connection.features.has_select_for_update_skip_locked
     # No savepoint: a failed append must doom the caller's change too (and it saves two round
     # trips while the head is locked).
     with transaction.atomic(savepoint=False):
-        head = _lock_head()
-        _ensure_genesis(head, key)
-        entry = _write(head, key, kind=kind, subject=subject, payload=payload, actor=actor)
-        _save_head(head)
+        try:
+            head = _lock_head(wait=not may_queue, queue=(kind, subject, actor_name(actor), payload_json.decode()))
+        except _Busy:  # queued by _lock_head
+            entry = LedgerEntry(seq=None, kind=kind, subject=subject, actor=actor_name(actor), payload=payload)
+        else:
+            _ensure_genesis(head, key)
+            _take_queued(head, key)  # entries this transaction queued earlier, and any left unsealed, go first
+            entry = _write(head, key, kind=kind, subject=subject, payload=payload, actor=actor)
+            _save_head(head)
     return entry
+
+
+_TAKE_QUEUED = f"""
+DELETE FROM audit_queuedentry WHERE id IN (SELECT id FROM audit_queuedentry ORDER BY id LIMIT {SEAL_BATCH})
+RETURNING id, kind, subject, actor, payload
+"""
+
+
+def _take_queued(head: LedgerHead, key: SigningKey) -> int:
+    """Seal the queued entries this transaction sees (its own and committed ones), oldest first.
+
+    The caller holds the head, so no other transaction is sealing: the rows are taken out of
+    the queue (by ``_lock_head`` when it could, else here) and written as entries in the
+    caller's transaction, and return to the queue if it rolls back. Returns how many.
+    """
+    rows = head._taken
+    if rows is None:
+        with _prepared_cursor(transaction.get_connection()) as cursor:
+            cursor.execute(_TAKE_QUEUED, prepare=True)
+            rows = sorted(cursor.fetchall())
+    head._taken = []
+    for _id, kind, subject, actor, payload in rows:
+        _write(head, key, kind=kind, subject=subject, payload=json.loads(payload), actor=actor)
+    return len(rows)
+
+
+def _seal_round(*, wait: bool) -> int | None:
+    """One transaction that seals up to SEAL_BATCH queued entries; None if the head was busy."""
+    key = signing_key()
+    with transaction.atomic():
+        try:
+            head = _lock_head(wait=wait, sealing=True)
+        except _Busy:
+            return None
+        _ensure_genesis(head, key)
+        sealed = _take_queued(head, key)
+        if sealed or head.__dict__.get("_pending"):
+            _save_head(head)
+        else:
+            transaction.set_rollback(True)  # nothing written: no commit to flush
+    return sealed
+
+
+def seal_queued_now() -> None:
+    """After a commit that held the head: seal the queue, unless someone else is at it.
+
+    Never waits for the head. Whoever holds it runs this after its commit, and looks at the
+    queue only *after* letting go of the head, so an entry queued while the head was held is
+    never left behind; a busy head means its holder looks after it lets go. It goes on while
+    entries keep arriving, until it finds the queue empty or the head taken by another writer
+    (who then carries on): giving up earlier could strand entries whose writers counted on it.
+    A holder that rolls back runs nothing; the next append, or the next checkpoint, seals what
+    it leaves.
+    """
+    while QueuedEntry.objects.exists():
+        if _seal_round(wait=False) is None:
+            return
+
+
+def seal_queued_if_free() -> None:
+    """After a commit that queued an entry: if the head is held, its holder will seal it; else seal.
+
+    Asked after the commit, so a holder seen busy here looks at the queue after our entry is in.
+    """
+    with transaction.get_connection().cursor() as cursor:  # autocommit: taken and let go at once
+        cursor.execute(f"SELECT pg_try_advisory_xact_lock({HEAD_LOCK_KEY})")
+        if cursor.fetchone()[0]:
+            seal_queued_now()
+
+
+def ledger_seal_queued() -> int:
+    """Seal every committed queued entry, waiting for the head; return how many were sealed.
+
+    For commands and periodic tasks (``checkpoint_create`` seals the queue as well).
+    """
+    total = 0
+    while True:
+        sealed = _seal_round(wait=True)
+        total += sealed
+        if sealed < SEAL_BATCH:
+            seal_queued_now()  # whatever came in while the head was held
+            return total
 
 
 @transaction.atomic
@@ -313,6 +491,7 @@ def checkpoint_create() -> Checkpoint:
     key = signing_key()
     head = _lock_head()
     _ensure_genesis(head, key)
+    _take_queued(head, key)  # a checkpoint covers every committed entry, queued ones included
     _save_head(head)
     size, root = head.size, merkle.frontier_root(head.frontier_hashes())
     _check_exported(size, root)

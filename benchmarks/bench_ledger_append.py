@@ -110,6 +110,10 @@ def main():
                 f"{writers} writer(s), synchronous_commit=off (reference): ledger_append {ledger:8.0f}/s   "
                 f"plain INSERT {plain:8.0f}/s   ratio {plain / ledger:5.2f}x"
             )
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            queued = conn.execute("SELECT last_value FROM audit_queuedentry_id_seq").fetchone()[0]
+            total = conn.execute("SELECT count(*) FROM audit_ledgerentry").fetchone()[0]
+        print(f"entries that went through the queue (head busy at append): {queued:,} of {total:,}")
         out = subprocess.run(
             [sys.executable, "manage.py", "ledger", "verify", "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True
         )

@@ -263,7 +263,8 @@ def gate_run_finish(*, run: GateRun, result: dict | None, reason: str = "") -> G
         run.result_digest = payload["result_digest"]
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "reason", "result", "result_digest", "finished_at"])
-    ledger_append(kind="gates.run_finished", subject=run.ledger_subject, payload=payload, actor=None)
+    # Sealed now: releases cite this entry's seq as the gate verdict's evidence.
+    ledger_append(kind="gates.run_finished", subject=run.ledger_subject, payload=payload, actor=None, sealed=True)
     from .releases import release_gates_from_run  # releases waiting on this run move on with it
 
     release_gates_from_run(run=run)

@@ -342,7 +342,7 @@ def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, 
         Decision.REJECT: "release.rejection_given",
         Decision.OVERRIDE: "release.gate_overridden",
     }[decision]
-    entry = ledger_append(
+    entry = ledger_append(  # sealed now: the approval stores its seq
         kind=kind,
         subject=release.ledger_subject,
         payload={
@@ -354,6 +354,7 @@ def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, 
             "gate_verdict": release.gate_verdict,
         },
         actor=actor,
+        sealed=True,
     )
     Approval.objects.create(
         release=release, approver=actor, role=role, decision=decision, justification=justification, ledger_seq=entry.seq
@@ -397,6 +398,7 @@ def _approve(release: ReleaseRequest, *, actor) -> None:
             "supersedes": previous.pk if previous else None,
         },
         actor=actor,
+        sealed=True,  # the attestation cites its seq
     )
     release_id = release.pk
     # The checkpoint must cover the approval, so it is signed (and exported) after the commit.

@@ -1,7 +1,8 @@
 """A separate writer process for the concurrency tests: ``python -m tests.audit.ledger_writer N TAG``.
 
-Appends N entries, each in its own transaction on its own database connection, and prints
-the sequence numbers it got.
+Commits N entries on its own database connection, numbered ``n`` = 0..N-1 in its payloads:
+pairs of them in one transaction (so one transaction's entries must keep their order), and
+between them transactions that append and then fail (which must leave no entry and no gap).
 """
 
 import sys
@@ -9,15 +10,36 @@ import sys
 import django
 
 
+class Doomed(Exception):
+    pass
+
+
 def main(n: int, tag: str) -> None:
     django.setup()
+    from django.db import transaction
+
     from audit.services import ledger_append
 
-    seqs = [
-        ledger_append(kind="test.concurrent", subject=f"test.writer:{tag}", payload={"writer": tag, "n": i}, actor=tag).seq
-        for i in range(n)
-    ]
-    print(" ".join(map(str, seqs)))
+    def append(i, kind="test.concurrent"):
+        ledger_append(kind=kind, subject=f"test.writer:{tag}", payload={"writer": tag, "n": i}, actor=tag)
+
+    i = 0
+    while i < n:
+        if i % 10 == 0:
+            try:
+                with transaction.atomic():
+                    append(i, kind="test.doomed")
+                    raise Doomed
+            except Doomed:
+                pass
+        if i + 1 < n:
+            with transaction.atomic():
+                append(i)
+                append(i + 1)
+            i += 2
+        else:
+            append(i)
+            i += 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ...keys import generate_key_file, load_key_file, signing_key
-from ...selectors import evidence_bundle, key_list
+from ...selectors import evidence_bundle, key_list, queued_count
 from ...services import CheckpointConflict, checkpoint_create, ledger_key_revoke, ledger_key_rotate
 from ...verification import ledger_verify
 
@@ -122,6 +122,12 @@ class Command(BaseCommand):
             f"OK: {result.size} entries, root {result.root.hex()}, {result.checkpoints} stored and "
             f"{result.external} external checkpoint(s) consistent; keys {', '.join(result.keys) or 'none'}."
         )
+        queued, oldest = queued_count()
+        if queued:
+            self.stdout.write(
+                f"Not yet sealed: {queued} committed entr{'y' if queued == 1 else 'ies'} in the queue (oldest "
+                f"queued {oldest:%Y-%m-%d %H:%M:%S} UTC); `manage.py ledger checkpoint` seals them."
+            )
 
     def _export(self, out, subject=None, **_):
         checkpoint = checkpoint_create()
