@@ -20,6 +20,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# The throttles' counters live in a cache shared by every worker and web node, so a rate limit
+# is per client, not per process. Redis (the Celery broker's server will do, another db).
+CACHES = {"default": env.cache("CUSTOS_CACHE_URL", default="redis://127.0.0.1:6379/1")}
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
