@@ -21,6 +21,7 @@ request arrives, which no deploy job's curl does. Both report the CPU time they 
     .venv/bin/python -m benchmarks bench_release_status
     BENCH_SECONDS=10 BENCH_OPEN_SECONDS=10 BENCH_CLIENTS=100 BENCH_WORKERS=2 BENCH_DB_NAME=custos_bench_releases
     BENCH_DATABASE_URL=sqlite:////tmp/x.sqlite3 (instead of a scratch PostgreSQL database)
+    CUSTOS_CACHE_URL=redis://127.0.0.1:6379/1 (throttle counters shared by the workers, as production may)
 """
 
 import asyncio
@@ -87,7 +88,6 @@ def _env(tmp: Path, database_url: str) -> dict:
         "CUSTOS_INDEX_KEY_FILE": str(tmp / "keys" / "subject-index.key"),
         "CUSTOS_STORAGE_DIR": str(tmp / "storage"),
         "CUSTOS_THROTTLE_USER": "100000000/min",  # one token for all clients: never 429, still counted
-        "CUSTOS_CACHE_URL": os.environ.get("CUSTOS_CACHE_URL", "redis://127.0.0.1:6379/1"),  # production: Redis
         "CUSTOS_TASKS_EAGER": "true",
         "CUSTOS_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
