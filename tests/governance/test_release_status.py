@@ -135,3 +135,15 @@ def test_a_model_name_in_two_units_needs_the_unit(make_user, unit, other_unit, m
     one = APIClient()
     one.force_login(make_user(roles.DATA_SCIENTIST, [unit]))
     assert status_of(one, mine).json()["business_unit"] == unit.slug
+
+
+def test_unit_grants_live_in_guardian_generic_tables_that_the_status_query_reads():
+    """The status statement reads guardian's generic object-permission tables; if BusinessUnit
+    ever gets direct-FK permission models, `release_status` must be rewritten with it."""
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+
+    from governance.models import BusinessUnit
+
+    assert get_user_obj_perms_model(BusinessUnit) is UserObjectPermission
+    assert get_group_obj_perms_model(BusinessUnit) is GroupObjectPermission
