@@ -46,6 +46,27 @@ def test_requests_over_the_rate_are_429_problems(token_client, monkeypatch):
     cache.clear()
 
 
+def test_the_rate_is_counted_in_fixed_windows(token_client, monkeypatch):
+    """One counter per client and window (O(1) per request, exact across workers with a shared
+    cache): the third request of a 2/min window waits for the window's end, then passes."""
+    from django.core.cache import cache
+    from rest_framework.throttling import UserRateThrottle
+
+    from config import throttling
+
+    clock = [610.0]  # ten seconds into the window [600, 660)
+    monkeypatch.setattr(throttling.UserRateThrottle, "timer", lambda self: clock[0])
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "2/min", "anon": "2/min"})
+    cache.clear()
+    assert [token_client.get("/api/v1/me").status_code for _ in range(2)] == [200, 200]
+    clock[0] = 630.0
+    refused = token_client.get("/api/v1/me")
+    assert refused.status_code == 429 and refused["Retry-After"] == "30"
+    clock[0] = 660.0  # the next window: a sliding log would still hold the two requests of 610
+    assert token_client.get("/api/v1/me").status_code == 200
+    cache.clear()
+
+
 def test_problem_titles_are_plain_text_not_message_templates(token_client):
     """DRF's 405 and 415 default messages are templates ('Method "{method}" not allowed.');
     a problem document's title must never show the raw placeholder."""

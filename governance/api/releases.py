@@ -240,19 +240,4 @@ class ReleaseStatusView(APIView):
             user=request.user, model=q["model"], version=q["version"], environment=q["environment"],
             business_unit=q.get("business_unit"),
         )
-        mv, release = found["model_version"], found["release"]
-        return Response(
-            self.ReleaseStatusSerializer(
-                {
-                    "approved": found["approved"],
-                    "state": found["state"],
-                    "release_id": release.pk if release else None,
-                    "model": mv.model.name,
-                    "version": mv.version,
-                    "business_unit": mv.model.business_unit.slug,
-                    "environment": q["environment"],
-                    "artifact_sha256": mv.artifact_sha256,
-                    "attestation": release.attestation if found["approved"] else None,
-                }
-            ).data
-        )
+        return Response(self.ReleaseStatusSerializer({**found, "environment": q["environment"]}).data)
