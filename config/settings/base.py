@@ -185,11 +185,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Seconds between checkpoints signed by Celery beat (each also seals any queued ledger entries).
+CUSTOS_CHECKPOINT_INTERVAL = env.int("CUSTOS_CHECKPOINT_INTERVAL", default=300)
 CELERY_BEAT_SCHEDULE = {
     # Sign and export a ledger checkpoint (a no-op when nothing was appended since the last).
     "ledger-checkpoint": {
         "task": "audit.checkpoint",
-        "schedule": env.int("CUSTOS_CHECKPOINT_INTERVAL", default=300),
+        "schedule": CUSTOS_CHECKPOINT_INTERVAL,
     },
 }
 

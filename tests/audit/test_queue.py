@@ -5,11 +5,13 @@ request would), so the queue, the post-commit sealing and rollbacks happen as in
 """
 
 import threading
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from audit.models import LedgerEntry, LedgerHead, QueuedEntry
 from audit.services import checkpoint_create, ledger_append
@@ -159,3 +161,17 @@ def test_sealed_append_waits_for_the_head_instead_of_queueing():
         holder.finish()
         waiter.join(30)
     assert done and done[0].seq == holder.entry.seq + 1
+
+
+def test_healthz_fails_while_an_entry_waits_longer_than_a_checkpoint_interval(client, settings):
+    append("test.first")
+    with Holder() as holder:
+        append("test.stranded")
+        holder.finish(rollback=True)
+    assert client.get("/healthz").json()["checks"]["ledger_queue"] == "ok"  # just queued: fine
+    QueuedEntry.objects.update(queued_at=timezone.now() - timedelta(seconds=settings.CUSTOS_CHECKPOINT_INTERVAL + 61))
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["checks"]["ledger_queue"] == "fail"
+    checkpoint_create()  # what the beat task does
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["checks"]["ledger_queue"] == "ok"
