@@ -47,7 +47,9 @@ def problem_exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):  # a JSON or form body past DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = BodyTooLarge()
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        # Custos's own 404s say what is missing ("Several units have this model; name the
+        # business_unit."); they name nothing the caller may not read.
+        exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = exception_handler(exc, context)

@@ -130,6 +130,7 @@ def test_a_model_name_in_two_units_needs_the_unit(make_user, unit, other_unit, m
     both.force_login(make_user(roles.DATA_SCIENTIST, [unit, other_unit]))
     ambiguous = status_of(both, mine)
     assert ambiguous.status_code == 404
+    assert ambiguous.json()["detail"] == "Several units have this model; name the business_unit."  # the pipeline learns why
     named = status_of(both, mine, business_unit=unit.slug)
     assert named.status_code == 200 and named.json()["artifact_sha256"] == mine.artifact_sha256
     one = APIClient()
