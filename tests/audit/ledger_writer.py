@@ -1,8 +1,11 @@
 """A separate writer process for the concurrency tests: ``python -m tests.audit.ledger_writer N TAG``.
 
 Commits N entries on its own database connection, numbered ``n`` = 0..N-1 in its payloads:
-pairs of them in one transaction (so one transaction's entries must keep their order), and
-between them transactions that append and then fail (which must leave no entry and no gap).
+pairs of them in one transaction (so one transaction's entries must keep their order), some
+of those waiting for the ledger (``sealed=True``) rather than queueing, and between them
+transactions that append and then fail (which must leave no entry and no gap).
+
+``python -m tests.audit.ledger_writer N checkpoints`` signs N checkpoints meanwhile instead.
 """
 
 import sys
@@ -20,8 +23,20 @@ def main(n: int, tag: str) -> None:
 
     from audit.services import ledger_append
 
+    if tag == "checkpoints":
+        import time
+
+        from audit.services import checkpoint_create
+
+        for _ in range(n):
+            checkpoint_create()
+            time.sleep(0.05)
+        return
+
     def append(i, kind="test.concurrent"):
-        ledger_append(kind=kind, subject=f"test.writer:{tag}", payload={"writer": tag, "n": i}, actor=tag)
+        ledger_append(
+            kind=kind, subject=f"test.writer:{tag}", payload={"writer": tag, "n": i}, actor=tag, sealed=i % 14 == 4
+        )
 
     i = 0
     while i < n:

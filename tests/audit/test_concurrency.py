@@ -5,6 +5,7 @@ database), so that committed rows never leak into the rest of the suite.
 """
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -34,17 +35,18 @@ def _manage(env, *args):
     )
 
 
-def _run_writers(env, writers, per_writer):
+def _run_writers(env, writers, per_writer, checkpoints=0):
+    tags = [f"w{i}" for i in range(writers)] + (["checkpoints"] if checkpoints else [])
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.audit.ledger_writer", str(per_writer), f"w{i}"],
+            [sys.executable, "-m", "tests.audit.ledger_writer", str(checkpoints if tag == "checkpoints" else per_writer), tag],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for i in range(writers)
+        for tag in tags
     ]
     for p in procs:
         out, err = p.communicate(timeout=300)
@@ -71,8 +73,8 @@ def _entries(database_url):
     return rows, queued
 
 
-def _check(env, writers, per_writer):
-    _run_writers(env, writers, per_writer)
+def _check(env, writers, per_writer, checkpoints=0):
+    _run_writers(env, writers, per_writer, checkpoints)
     rows, queued = _entries(env["DATABASE_URL"])
     total = writers * per_writer
     assert queued == 0  # every committed entry was sealed by the time its writer's commit returned
@@ -84,6 +86,9 @@ def _check(env, writers, per_writer):
     result = _manage(env, "ledger", "verify", "--no-progress")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"OK: {total + 1} entries" in result.stdout
+    if checkpoints:  # signed while the writers wrote (none when nothing was new), each consistent with the last
+        stored = int(re.search(r"(\d+) stored and 0 external checkpoint", result.stdout).group(1))
+        assert 2 <= stored <= checkpoints
     result = _manage(env, "ledger", "checkpoint")
     assert result.returncode == 0 and f"\n{total + 1}\n" in result.stdout, result.stderr
 
@@ -117,7 +122,7 @@ def test_eight_writers_times_250_on_postgres(tmp_path, signing_key_dir):
         env = _env(f"postgres://{auth}@{dsn['host']}:{dsn['port']}/{name}", tmp_path, signing_key_dir)
         result = _manage(env, "migrate", "--noinput", "-v0")
         assert result.returncode == 0, result.stderr
-        _check(env, writers=8, per_writer=250)
+        _check(env, writers=8, per_writer=250, checkpoints=20)
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **dsn) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
