@@ -185,6 +185,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Seconds after which a gate run still queued or running is ended as an error (a lost worker).
+CUSTOS_GATE_RUN_TIMEOUT = env.int("CUSTOS_GATE_RUN_TIMEOUT", default=3600)
 # Seconds between checkpoints signed by Celery beat (each also seals any queued ledger entries).
 CUSTOS_CHECKPOINT_INTERVAL = env.int("CUSTOS_CHECKPOINT_INTERVAL", default=300)
 CELERY_BEAT_SCHEDULE = {
@@ -192,6 +194,11 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-checkpoint": {
         "task": "audit.checkpoint",
         "schedule": CUSTOS_CHECKPOINT_INTERVAL,
+    },
+    # End in error the gate runs that no worker finished within CUSTOS_GATE_RUN_TIMEOUT.
+    "gate-runs-abandon-stuck": {
+        "task": "governance.gate_runs_abandon_stuck",
+        "schedule": 600,
     },
 }
 

@@ -6,9 +6,12 @@ values, digests) is ledgered; the full result is stored on the run.
 
 import hashlib
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.canonical import canonical_json
@@ -314,6 +317,35 @@ def gate_run_execute(*, run_id: int) -> GateRun:
     except Exception as exc:  # never a crash, never a pass: an error with the reason
         return gate_run_finish(run=run, result=None, reason=f"{type(exc).__name__}: {exc}")
     return gate_run_finish(run=run, result=result)
+
+
+def gate_runs_abandon_stuck(*, older_than: timedelta | None = None) -> list[GateRun]:
+    """End in error the runs that no worker finished: queued or running for longer than OLDER_THAN.
+
+    A worker that crashed, or a task the broker lost, leaves a run queued or running for ever,
+    and the releases gating on it with it. Each such run is finished as an error (ledgered, and
+    its releases fail their gates, never pass); the model version can then be requested again,
+    which starts a new run. OLDER_THAN defaults to CUSTOS_GATE_RUN_TIMEOUT seconds. Celery beat
+    calls this every ten minutes; ``manage.py gates abandon-stuck`` does it by hand.
+    """
+    if older_than is None:
+        older_than = timedelta(seconds=settings.CUSTOS_GATE_RUN_TIMEOUT)
+    cutoff = timezone.now() - older_than
+    stuck = GateRun.objects.filter(
+        Q(status=GateRun.Status.QUEUED, created_at__lt=cutoff) | Q(status=GateRun.Status.RUNNING, started_at__lt=cutoff)
+    ).order_by("pk")
+    minutes = int(older_than.total_seconds() // 60)
+    abandoned = []
+    for run in stuck:
+        reason = (
+            f"Abandoned: {run.status} for more than {minutes} minutes and no worker finished it (a worker may "
+            "have stopped, or the task was lost). Request the release again to start a new gate run."
+        )
+        try:
+            abandoned.append(gate_run_finish(run=run, result=None, reason=reason))
+        except ValidationError:
+            continue  # a worker finished it meanwhile
+    return abandoned
 
 
 @transaction.atomic
