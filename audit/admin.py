@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from .models import Checkpoint, LedgerEntry
-from .selectors import entry_canonical, entry_inclusion
+from .selectors import entries_visible_to, entry_canonical, entry_inclusion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,6 +40,9 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "signed_bytes",
     ]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return entries_visible_to(request.user, super().get_queryset(request))
 
     @admin.display(description="Inclusion in the latest checkpoint")
     def inclusion(self, obj):

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Min
+from django.utils.module_loading import import_string
 
 from . import merkle, tree
 from .canonical import canonical_json
@@ -13,9 +14,26 @@ from .note import NoteError, open_checkpoint, parse_verifier_key
 from .verifier import BUNDLE_FORMAT
 
 
-def entry_list(*, kind=None, subject=None, seq_from=None, seq_to=None):
-    """Entries in sequence order, filtered by kind, exact subject and sequence range (inclusive)."""
+def entries_visible_to(user, queryset=None):
+    """The entries USER may read, under the read scope named by CUSTOS_LEDGER_READ_SCOPE.
+
+    That setting is the dotted path of a function ``(queryset, user) -> queryset`` supplied by
+    the application that knows what the subjects are (Custos's: entries about records of the
+    business units the user may see); without one, a reader reads every entry.
+    """
+    queryset = LedgerEntry.objects.all() if queryset is None else queryset
+    scope = getattr(settings, "CUSTOS_LEDGER_READ_SCOPE", "")
+    return import_string(scope)(queryset, user) if scope else queryset
+
+
+def entry_list(*, user=None, kind=None, subject=None, seq_from=None, seq_to=None):
+    """Entries in sequence order, filtered by kind, exact subject and sequence range (inclusive).
+
+    With USER, only those the user may read (``entries_visible_to``).
+    """
     qs = LedgerEntry.objects.order_by("seq")
+    if user is not None:
+        qs = entries_visible_to(user, qs)
     if kind:
         qs = qs.filter(kind=kind)
     if subject:

@@ -90,7 +90,7 @@ class EntryListView(GenericAPIView):
     def get(self, request):
         filters = self.FilterInput(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        page = self.paginate_queryset(entry_list(**filters.validated_data))
+        page = self.paginate_queryset(entry_list(user=request.user, **filters.validated_data))
         return self.get_paginated_response(LedgerEntrySerializer([entry_data(e) for e in page], many=True).data)
 
 
@@ -101,7 +101,7 @@ class EntryDetailView(APIView):
 
     @extend_schema(responses=LedgerEntrySerializer)
     def get(self, request, seq: int):
-        entry = entry_list(seq_from=seq, seq_to=seq).first()
+        entry = entry_list(user=request.user, seq_from=seq, seq_to=seq).first()
         if entry is None:
             raise NotFound(f"No ledger entry {seq}.")
         return Response(LedgerEntrySerializer(entry_data(entry)).data)

@@ -206,6 +206,8 @@ CELERY_BEAT_SCHEDULE = {
 # Private Ed25519 signing key of the ledger: a file path, never the key itself.
 CUSTOS_SIGNING_KEY_FILE = env.str("CUSTOS_SIGNING_KEY_FILE", default="")
 # Where signed checkpoints are exported (the anchor outside the database).
+# Which ledger entries a reader may see in the API and the admin: those about their business units.
+CUSTOS_LEDGER_READ_SCOPE = "governance.selectors.ledger.scope_entries"
 CUSTOS_CHECKPOINT_DIR = env.str("CUSTOS_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
 # Origin line of checkpoints (C2SP tlog-checkpoint): a unique name for this log.
 CUSTOS_LOG_ORIGIN = env.str("CUSTOS_LOG_ORIGIN", default="custos.local/ledger")
