@@ -10,6 +10,7 @@ whose row a caller's enclosing transaction rolls back (``storage.remove_on_rollb
 import hashlib
 import os
 import re
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -647,3 +648,43 @@ def training_run_register(
         actor=actor,
     )
     return run
+
+
+def storage_sweep(*, older_than: timedelta = timedelta(hours=1), dry_run: bool = False, actor=None) -> dict:
+    """Remove the stored snapshot and artifact files that no record names.
+
+    An upload writes its file before its row commits, and removes the file if the transaction
+    rolls back; a process that dies in between leaves the file behind, named by nothing (a
+    snapshot's data key died with the process, so its content is unreadable, but it takes room
+    and should not linger). Files younger than OLDER_THAN are left alone: they may belong to an
+    upload still in progress. Returns ``{"files": [relative paths], "bytes": n}``; unless
+    DRY_RUN, removes them and ledgers the count and size (``registry.storage_swept``).
+    """
+    if older_than < timedelta(minutes=1):
+        raise ValidationError("Sweep only files older than a minute: younger ones may be uploads in progress.")
+    root = storage.storage_root()
+    named = set(DatasetVersion.objects.exclude(stored_path="").values_list("stored_path", flat=True))
+    named |= set(ModelVersion.objects.values_list("artifact_path", flat=True))
+    cutoff = timezone.now().timestamp() - older_than.total_seconds()
+    found, size = [], 0
+    for folder in (storage.SNAPSHOT_DIR, artifacts.ARTIFACT_DIR):
+        for path in sorted((root / folder).rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if rel in named or not path.is_file():
+                continue
+            stat = path.stat()
+            if stat.st_mtime > cutoff:
+                continue
+            found.append(rel)
+            size += stat.st_size
+    if found and not dry_run:
+        with transaction.atomic():
+            ledger_append(
+                kind="registry.storage_swept",
+                subject="governance.storage:root",
+                payload={"files": len(found), "bytes": size, "older_than_seconds": int(older_than.total_seconds())},
+                actor=actor,
+            )
+        for rel in found:
+            (root / rel).unlink(missing_ok=True)
+    return {"files": found, "bytes": size}

@@ -1,5 +1,8 @@
 """Operate the registry: ``registry keys generate`` creates the snapshot master key and the
-subject-index key at the files their settings name."""
+subject-index key at the files their settings name; ``registry sweep`` removes stored files that
+no record names (left by uploads whose process died before its rollback cleaned up)."""
+
+from datetime import timedelta
 
 from pathlib import Path
 
@@ -10,7 +13,7 @@ from ...storage import generate_key_file, key_id, load_secret_key
 
 
 class Command(BaseCommand):
-    help = "Operate the registry's keys."
+    help = "Operate the registry's keys, or sweep stored files that no record names."
     requires_system_checks = []  # `keys generate` must run before the keys exist
 
     def add_arguments(self, parser):
@@ -23,8 +26,13 @@ class Command(BaseCommand):
             "rotate-master",
             help="Rewrap every live snapshot data key under a new master key and replace CUSTOS_MASTER_KEY_FILE.",
         )
+        sweep = sub.add_parser("sweep", help="Remove snapshot and artifact files that no record names.")
+        sweep.add_argument("--older-than", type=int, default=60, metavar="MINUTES", help="Only files older (default 60).")
+        sweep.add_argument("--dry-run", action="store_true", help="List them; remove nothing.")
 
-    def handle(self, *args, action, keys_action, if_missing=False, **opts):
+    def handle(self, *args, action, keys_action=None, if_missing=False, **opts):
+        if action == "sweep":
+            return self._sweep(**opts)
         if keys_action == "rotate-master":
             from django.core.exceptions import ValidationError
 
@@ -49,3 +57,18 @@ class Command(BaseCommand):
             else:
                 generate_key_file(path)
             self.stdout.write(f"{name}: {path} (key id {key_id(load_secret_key(name))})")
+
+    def _sweep(self, older_than, dry_run, **_):
+        from django.core.exceptions import ValidationError
+
+        from ...services.registry import storage_sweep
+
+        try:
+            result = storage_sweep(older_than=timedelta(minutes=older_than), dry_run=dry_run)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        for rel in result["files"]:
+            self.stdout.write(f"{'would remove' if dry_run else 'removed'} {rel}")
+        self.stdout.write(
+            f"{len(result['files'])} unnamed file(s), {result['bytes']:,} bytes{' (dry run: nothing removed)' if dry_run else ''}."
+        )
