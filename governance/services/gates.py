@@ -28,10 +28,12 @@ from ..models import (
     GateRun,
     MLModel,
     ModelVersion,
+    ReleaseRequest,
     RiskTier,
     SnapshotKey,
     TrainingRunInput,
 )
+from ..releases import State
 from ..selectors.access import can_access_unit
 from .registry import require_unit_permission
 
@@ -141,8 +143,26 @@ def gate_policy_for_model(model: MLModel) -> GatePolicy | None:
 
 
 def gate_run_baseline(model_version: ModelVersion) -> GateRun | None:
-    """The latest passed run of an earlier version of the same model (the comparison for
-    no-regression and ranking stability)."""
+    """The run a new version is compared with (no-regression, ranking stability).
+
+    The gate run behind the latest release of an earlier version of the same model that was
+    approved (and may since have been superseded; not one revoked): the model in use, as it was
+    judged. When no earlier version was ever approved, the latest passed run of an earlier version.
+    """
+    earlier = {"model": model_version.model, "model_version__created_at__lt": model_version.created_at}
+    approved = (
+        ReleaseRequest.objects.filter(**earlier, state__in=[State.APPROVED, State.SUPERSEDED])
+        .exclude(model_version=model_version)
+        .exclude(gate_run_subject="")
+        .order_by("-decided_at", "-pk")
+        .values_list("gate_run_subject", flat=True)
+        .first()
+    )
+    if approved:
+        label, _, pk = approved.partition(":")
+        run = GateRun.objects.filter(pk=pk, result__isnull=False).first() if label == "governance.gaterun" else None
+        if run is not None:
+            return run
     return (
         GateRun.objects.filter(
             model_version__model=model_version.model,

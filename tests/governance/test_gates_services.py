@@ -237,3 +237,35 @@ def test_the_snapshot_a_model_version_was_trained_on_is_refused_at_submission(un
     assert not GateRun.objects.exists()
     assert gate_run_submit(model_version=mv, dataset_version=holdout, label_column="risk", positive_label="1",
                            policy=gate_policy).status == GateRun.Status.QUEUED
+
+
+def test_the_baseline_is_the_run_behind_the_latest_approved_release(submit, unit, make_user, gate_policy,
+                                                                     german_credit_version, make_gate_model_version):
+    from governance.services.gates import gate_run_baseline
+    from governance.services.releases import release_decide, release_gate_result_record, release_request
+
+    scientist = make_user(roles.DATA_SCIENTIST, [unit])
+
+    def passed_run(version):
+        run = submit(model_version=make_gate_model_version(unit, "fair", version=version),
+                     dataset_version=german_credit_version, label_column="risk", positive_label="1",
+                     policy=gate_policy, seed=7, actor=scientist)
+        assert run.status == GateRun.Status.PASSED, run.reason
+        return run
+
+    in_use, newer = passed_run("1.0"), passed_run("2.0")
+    candidate = make_gate_model_version(unit, "fair", version="3.0")
+    assert gate_run_baseline(candidate) == newer  # nothing approved yet: the latest passed run
+
+    release = release_request(model_version=in_use.model_version, environment="production", actor=scientist)
+    finished = _entries("gates.run_finished", in_use.ledger_subject)[0]
+    release_gate_result_record(release=release, verdict="passed", gate_run_subject=in_use.ledger_subject,
+                               gate_ledger_seq=finished.seq, details={})
+    assert gate_run_baseline(candidate) == newer  # requested, not approved: not yet the model in use
+    for role in (roles.MODEL_RISK_VALIDATOR, roles.COMPLIANCE_OFFICER):
+        release_decide(release=release, actor=make_user(role, [unit]), role=role, decision="approve",
+                       justification="Reviewed the gate evidence and the lineage.")
+    release.refresh_from_db()
+    assert release.state == "approved"
+    assert gate_run_baseline(candidate) == in_use  # the approved version, as it was judged
+    assert gate_run_baseline(in_use.model_version) is None  # nothing earlier than version 1.0
