@@ -79,7 +79,10 @@ class Browser:
         self.find("#id_username").send_keys(username)
         self.find("#id_password").send_keys(password)
         self.find("input[type=submit]").click()
-        self.wait_for("body")
+        # Wait for the answer to the login (the user tools, or the form's error), not for any body:
+        # the login page's own body is there at once, and a navigation started then would race the
+        # login's redirect.
+        self.wait_for("#user-tools, .errornote")
 
     def logout(self):
         self.driver.delete_all_cookies()
