@@ -105,7 +105,7 @@ class QueuedEntry(models.Model):
 
     It commits or rolls back with the caller's change, like a sealed entry; right after the
     commit it is given its sequence number, chained, signed and deleted from here in a batch
-    with any others (``audit.services.ledger_seal_queued``). Nothing here is evidence yet: the
+    with any others (``audit.services.seal_queued_now``). Nothing here is evidence yet: the
     ledger proper is ``LedgerEntry``.
     """
 

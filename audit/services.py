@@ -335,12 +335,12 @@ def _take_queued(head: LedgerHead, key: SigningKey) -> int:
     return len(rows)
 
 
-def _seal_round(*, wait: bool) -> int | None:
+def _seal_round() -> int | None:
     """One transaction that seals up to SEAL_BATCH queued entries; None if the head was busy."""
     key = signing_key()
     with transaction.atomic():
         try:
-            head = _lock_head(wait=wait, sealing=True)
+            head = _lock_head(wait=False, sealing=True)
         except _Busy:
             return None
         _ensure_genesis(head, key)
@@ -364,7 +364,7 @@ def seal_queued_now() -> None:
     it leaves.
     """
     while QueuedEntry.objects.exists():
-        if _seal_round(wait=False) is None:
+        if _seal_round() is None:
             return
 
 
@@ -377,20 +377,6 @@ def seal_queued_if_free() -> None:
         cursor.execute(f"SELECT pg_try_advisory_xact_lock({HEAD_LOCK_KEY})")
         if cursor.fetchone()[0]:
             seal_queued_now()
-
-
-def ledger_seal_queued() -> int:
-    """Seal every committed queued entry, waiting for the head; return how many were sealed.
-
-    For commands and periodic tasks (``checkpoint_create`` seals the queue as well).
-    """
-    total = 0
-    while True:
-        sealed = _seal_round(wait=True)
-        total += sealed
-        if sealed < SEAL_BATCH:
-            seal_queued_now()  # whatever came in while the head was held
-            return total
 
 
 @transaction.atomic
