@@ -116,8 +116,8 @@ def _approved_release(*, unit, pipeline):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from governance import roles
-    from governance.credit import german_credit_frame, train_credit_model
+    from governance.rules import roles
+    from governance.demo.credit import german_credit_frame, train_credit_model
     from governance.services.access import business_unit_grant
     from governance.services.registry import model_create, model_version_register
     from governance.services.releases import release_decide, release_gate_result_record, release_request

@@ -2,7 +2,7 @@
 
 from django.core.management import call_command
 
-from governance import roles
+from governance.rules import roles
 
 
 def test_openapi_schema_generates_without_warnings(db, tmp_path):

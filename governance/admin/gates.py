@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ..gates import PolicyError, policy_parse
-from ..gates.charts import fairness_charts, importance_chart
+from ..charts.gates import fairness_charts, importance_chart
 from ..gates.policy import HIGH_RISK_DEFAULT
 from ..models import GatePolicy, GatePolicyAssignment, GateRun
 from ..selectors.gates import gate_policy_assignments, gate_runs_for

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from ..models import CodeVersion, Dataset, DatasetVersion, MLModel, ModelVersion, OpenLineageEvent, TrainingRun
+from ..charts.lineage import graph_svg
 from ..selectors import lineage
 from ..selectors.registry import (
     code_versions_for,
@@ -110,7 +111,7 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "lineage_title": "Downstream lineage",
-                "lineage_svg": mark_safe(lineage.graph_svg(lineage.downstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
+                "lineage_svg": mark_safe(graph_svg(lineage.downstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
                 "lineage_api": reverse("api:dataset-version-lineage", args=[obj.pk]),
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -174,7 +175,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "lineage_title": "Lineage: where this model came from",
-                "lineage_svg": mark_safe(lineage.graph_svg(lineage.upstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
+                "lineage_svg": mark_safe(graph_svg(lineage.upstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
                 "lineage_api": reverse("api:model-version-lineage", args=[obj.pk]),
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -15,8 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from ..models import ApprovalPolicy, ReleaseRequest
-from ..releases import Decision, DecisionRefused, State, TransitionRefused
-from ..roles import COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR
+from ..rules.releases import Decision, DecisionRefused, State, TransitionRefused
+from ..rules.roles import COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR
 from ..selectors.access import can_access_unit
 from ..selectors.releases import release_get, release_list, releases_needing_attention
 from ..services.releases import ReleaseConflict, release_decide, release_revoke
@@ -47,14 +47,15 @@ def _decider_roles(user):
 
 def _lineage_svg(release, user):
     """The model version's upstream lineage as SVG (datasets → training run → model version)."""
-    from ..selectors.lineage import graph_svg, upstream
+    from ..charts.lineage import graph_svg
+    from ..selectors.lineage import upstream
 
     return graph_svg(upstream(release.model_version, user=user))
 
 
 def _gate_charts(release):
     """(title, svg) of the gate run's SHAP importance and by-group fairness charts, if it has them."""
-    from ..gates.charts import fairness_charts, importance_chart
+    from ..charts.gates import fairness_charts, importance_chart
     from ..models import GateRun
 
     run = GateRun.objects.filter(pk=(release.gate_details or {}).get("run_id")).first()

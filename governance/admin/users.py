@@ -38,7 +38,7 @@ class CustosUserAdmin(UserAdmin):
 
 
 class RoleAdmin(GroupAdmin):
-    """Roles are defined in code (governance.roles) and re-applied after every migrate: show
+    """Roles are defined in code (governance.rules.roles) and re-applied after every migrate: show
     them, but an edit here would be unledgered and silently undone by the next migrate."""
 
     def has_add_permission(self, request):

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from config.parsers import JSONParser
 
-from ..openlineage import OpenLineageInvalid
+from ..rules.openlineage import OpenLineageInvalid
 from ..selectors.access import business_units_for
 from ..services.openlineage import EventConflict, openlineage_event_ingest
 from .registry import Conflict

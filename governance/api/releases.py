@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from config.api import Pagination
 
 from ..models.releases import Environment
-from ..releases import Decision, DecisionRefused, TransitionRefused
+from ..rules.releases import Decision, DecisionRefused, TransitionRefused
 from ..selectors.releases import model_version_find, model_version_get, release_get, release_list, release_status
 from ..services.releases import ReleaseConflict, release_decide, release_request, release_revoke
 from .idempotency import IDEMPOTENCY_PARAMETER, idempotent

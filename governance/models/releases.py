@@ -1,13 +1,13 @@
 """Release requests, the decisions on them, the approval policies they follow, and idempotent POSTs.
 
-The rules (which transitions, which decisions) live in ``governance.releases``; the only code
+The rules (which transitions, which decisions) live in ``governance.rules.releases``; the only code
 that writes these rows is ``governance.services.releases``, which ledgers every change.
 """
 
 from django.conf import settings
 from django.db import models
 
-from ..releases import OPEN_STATES, Decision, GateVerdict, State
+from ..rules.releases import OPEN_STATES, Decision, GateVerdict, State
 from .base import GovernedModel
 from .registry import RiskTier
 

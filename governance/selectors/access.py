@@ -3,7 +3,7 @@
 from guardian.shortcuts import get_objects_for_user
 
 from ..models import BusinessUnit
-from ..roles import GLOBAL_READ_ROLES
+from ..rules.roles import GLOBAL_READ_ROLES
 
 UNIT_ACCESS_PERM = "governance.access_businessunit"
 

@@ -13,7 +13,7 @@ from ..models import (
     SubjectIndexEntry,
     TrainingRun,
 )
-from ..subjects import subject_key
+from ..storage.subjects import subject_key
 from .access import restrict_to_units
 
 

@@ -7,8 +7,8 @@ from django.http import Http404
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from ..models import Approval, ApprovalPolicy, BusinessUnit, MLModel, ModelVersion, ReleaseRequest
-from ..releases import Decision, State
-from ..roles import GLOBAL_READ_ROLES
+from ..rules.releases import Decision, State
+from ..rules.roles import GLOBAL_READ_ROLES
 from .access import UNIT_ACCESS_PERM, restrict_to_units
 
 UNIT_FIELD = "model__business_unit"

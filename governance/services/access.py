@@ -5,7 +5,7 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +14,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from audit.services import ledger_append
 
 from ..models import BusinessUnit, ServiceToken
-from ..roles import PIPELINE
+from ..rules.roles import PIPELINE, ROLE_PERMISSIONS, ROLES
 
 UNIT_ACCESS_PERM = "governance.access_businessunit"
 TOKEN_PREFIX = "custos"
@@ -188,3 +188,24 @@ def user_status_set(*, user, is_active: bool, is_staff: bool, is_superuser: bool
         payload={"username": user.get_username(), "before": before, "after": after},
         actor=actor,
     )
+
+
+def _permissions(names):
+    perms = []
+    for name in names:
+        app_label, codename = name.split(".")
+        perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        if perm is not None:  # absent only mid-migration, before its model exists
+            perms.append(perm)
+    return perms
+
+
+def role_permissions_sync(sender=None, **kwargs):
+    """Create the role groups if needed and give each exactly its model permissions (post_migrate).
+
+    Roles are defined in code (``governance.rules.roles``), like a migration: this is setup, not a
+    governed change, so it is not ledgered; the admin shows roles read-only.
+    """
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(_permissions(ROLE_PERMISSIONS.get(role, [])))

@@ -17,7 +17,8 @@ from django.utils import timezone
 from audit.canonical import canonical_json
 from audit.services import ledger_append
 
-from .. import artifacts, storage
+from ..selectors.snapshots import snapshot_frame
+from ..storage import SnapshotUnreadable, artifacts
 from ..gates import GateInputError, PolicyError, differences, evaluate, input_problems, policy_parse, summary
 from ..gates.evaluate import sensitive_specs
 from ..gates.policy import HIGH_RISK_DEFAULT
@@ -33,7 +34,7 @@ from ..models import (
     SnapshotKey,
     TrainingRunInput,
 )
-from ..releases import State
+from ..rules.releases import State
 from ..selectors.access import can_access_unit
 from .registry import require_unit_permission
 
@@ -296,7 +297,7 @@ def gate_run_finish(*, run: GateRun, result: dict | None, reason: str = "") -> G
 
 def _load_inputs(run: GateRun):
     model = artifacts.load_model(run.model_version)
-    frame = storage.dataset_version_dataframe(run.dataset_version)
+    frame = snapshot_frame(run.dataset_version)
     return model, frame
 
 
@@ -332,7 +333,7 @@ def gate_run_execute(*, run_id: int) -> GateRun:
     run = gate_run_start(run=GateRun.objects.get(pk=run_id))
     try:
         result = gate_run_compute(run)
-    except (artifacts.ArtifactRefused, storage.SnapshotUnreadable, GateInputError, PolicyError) as exc:
+    except (artifacts.ArtifactRefused, SnapshotUnreadable, GateInputError, PolicyError) as exc:
         return gate_run_finish(run=run, result=None, reason=str(exc))
     except Exception as exc:  # never a crash, never a pass: an error with the reason
         return gate_run_finish(run=run, result=None, reason=f"{type(exc).__name__}: {exc}")

@@ -16,7 +16,7 @@ from audit.canonical import canonical_json
 from audit.services import ledger_append
 
 from ..models import Dataset, DatasetVersion, OpenLineageEvent, TrainingRun, TrainingRunInput, TrainingRunOutput
-from ..openlineage import TERMINAL, LineageEvent, parse_event
+from ..rules.openlineage import TERMINAL, LineageEvent, parse_event
 from .registry import require_unit_permission
 
 

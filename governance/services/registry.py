@@ -4,7 +4,7 @@ Each service checks that the actor holds the role permission and write access to
 business unit, changes state and appends its ledger entry in one transaction. Files (the
 encrypted snapshot, the artifact) are written before the rows; if anything fails the file is
 removed again, so a refused upload leaves no file, row or ledger entry behind; so is a file
-whose row a caller's enclosing transaction rolls back (``storage.remove_on_rollback``).
+whose row a caller's enclosing transaction rolls back (``services.files.remove_on_rollback``).
 """
 
 import hashlib
@@ -23,7 +23,8 @@ from django.utils import timezone
 from audit.canonical import canonical_json
 from audit.services import ledger_append
 
-from .. import artifacts, storage
+from .. import storage
+from ..storage import artifacts
 from ..models import (
     CodeVersion,
     Dataset,
@@ -37,8 +38,9 @@ from ..models import (
     TrainingRunInput,
 )
 from ..selectors.access import can_access_unit
-from ..snapshots import SnapshotInvalid, inspect_snapshot
-from ..subjects import index_key
+from .files import remove_on_rollback
+from ..storage.tabular import SnapshotInvalid, inspect_snapshot
+from ..storage.subjects import index_key
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
@@ -186,7 +188,7 @@ def dataset_version_upload(
                 created_by=_user(actor),
             )
             dv.save()
-            storage.remove_on_rollback(storage.storage_root() / rel)  # e.g. a caller's outer transaction
+            remove_on_rollback(storage.storage_root() / rel)  # e.g. a caller's outer transaction
             SnapshotKey.objects.create(dataset_version=dv, master_key_id=master_key_id, wrapped_key=wrapped)
             _index_write(dv, facts.subject_counts)
             ledger_append(
@@ -524,7 +526,7 @@ def model_version_register(
                 created_by=_user(actor),
             )
             mv.save()
-            storage.remove_on_rollback(artifacts.artifact_path(rel))  # e.g. a caller's outer transaction
+            remove_on_rollback(artifacts.artifact_path(rel))  # e.g. a caller's outer transaction
             ledger_append(
                 kind="registry.model_version_registered",
                 subject=mv.ledger_subject,

@@ -1,6 +1,6 @@
 """Release requests from submission to approval, rejection, revocation or supersession.
 
-Every function here that changes state locks the request, asks ``governance.releases`` whether
+Every function here that changes state locks the request, asks ``governance.rules.releases`` whether
 the step is allowed (``TransitionRefused`` → 409, ``DecisionRefused`` → 403), writes the change
 and appends its ledger entry in the same transaction. Once an approval has committed, the
 release's attestation is signed against a fresh ledger checkpoint that covers every entry it
@@ -26,10 +26,10 @@ from audit.canonical import canonical_json
 from audit.models import LedgerEntry
 from audit.services import checkpoint_create, ledger_append
 
-from .. import releases as rules
+from ..rules import releases as rules
 from ..models import ApprovalPolicy, Approval, ReleaseRequest
 from ..models.registry import RiskTier
-from ..releases import Action, ApprovalRule, Decision, DecisionRefused, GateVerdict, RecordedDecision, State
+from ..rules.releases import Action, ApprovalRule, Decision, DecisionRefused, GateVerdict, RecordedDecision, State
 from ..selectors.access import can_access_unit
 
 

@@ -5,8 +5,8 @@ import pytest
 from audit.attestation import verify_artifact
 from audit.verifier import load_verifier_keys
 from audit.keys import signing_key
-from governance import roles
-from governance.releases import State
+from governance.rules import roles
+from governance.rules.releases import State
 from governance.services.releases import release_gate_result_record, release_request
 
 pytestmark = pytest.mark.browser

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.models import BusinessUnit
 from governance.selectors.access import business_units_for, can_access_unit, restrict_to_units
 from governance.services.access import business_unit_grant, business_unit_revoke

@@ -1,7 +1,7 @@
 """Business-unit access managed in the admin goes through the ledgered services."""
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.selectors.access import can_access_unit
 
 

@@ -4,9 +4,9 @@ import pytest
 from django.test import Client
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.models import Approval
-from governance.releases import State
+from governance.rules.releases import State
 from governance.services.releases import release_decide, release_gate_result_record, release_request
 
 CO, MRV, DS, AUD = roles.COMPLIANCE_OFFICER, roles.MODEL_RISK_VALIDATOR, roles.DATA_SCIENTIST, roles.AUDITOR

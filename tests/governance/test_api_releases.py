@@ -8,9 +8,9 @@ from rest_framework.test import APIClient
 from audit.attestation import verify_artifact
 from audit.verifier import load_verifier_keys
 from audit.keys import signing_key
-from governance import roles
+from governance.rules import roles
 from governance.models import ReleaseRequest
-from governance.releases import State
+from governance.rules.releases import State
 from governance.services.access import token_create
 from governance.services.releases import release_decide, release_gate_result_record, release_request
 

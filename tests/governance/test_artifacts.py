@@ -6,9 +6,9 @@ import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
-from governance import artifacts
-from governance.artifacts import ArtifactRefused, load_artifact_bytes, load_model
-from governance.credit import feature_columns, german_credit_frame
+from governance.storage import artifacts
+from governance.storage.artifacts import ArtifactRefused, load_artifact_bytes, load_model
+from governance.demo.credit import feature_columns, german_credit_frame
 
 
 def test_skops_pipeline_loads_and_predicts(credit_model_version, credit_model_artifact):

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from governance.demo import DEMO_USERS
+from governance.demo.steps import DEMO_USERS
 
 
 def test_demo_is_idempotent_and_prints_passwords_once(db, capsys):
@@ -16,10 +16,10 @@ def test_demo_is_idempotent_and_prints_passwords_once(db, capsys):
 
 
 def test_demo_registers_the_credit_scoring_model(db, capsys):
-    from governance.artifacts import load_model
-    from governance.credit import feature_columns, german_credit_frame
+    from governance.storage.artifacts import load_model
+    from governance.demo.credit import feature_columns, german_credit_frame
     from governance.models import MLModel, ModelVersion
-    from governance.storage import dataset_version_dataframe
+    from governance.selectors.snapshots import snapshot_frame
 
     call_command("demo")
     call_command("demo")
@@ -30,6 +30,6 @@ def test_demo_registers_the_credit_scoring_model(db, capsys):
     run = versions[0].training_run
     roles_ = {link.role: link.dataset_version for link in run.inputs.all()}
     assert roles_["train"].row_count == 800 and roles_["test"].row_count == 200
-    holdout = dataset_version_dataframe(roles_["test"])
+    holdout = snapshot_frame(roles_["test"])
     assert holdout["applicant_id"].iloc[0] == "applicant-0801"
     assert load_model(versions[1]).predict_proba(holdout[feature_columns(german_credit_frame())]).shape == (200, 2)

@@ -1,6 +1,6 @@
 from django.core.management import call_command
 
-from governance.gates.charts import fairness_charts, importance_chart
+from governance.charts.gates import fairness_charts, importance_chart
 from governance.models import GateRun
 
 

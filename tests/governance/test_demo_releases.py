@@ -7,8 +7,8 @@ from django.core.management import call_command
 from audit.attestation import load_envelope, verify_artifact
 from audit.verifier import load_verifier_keys
 from audit.keys import signing_key
-from governance.artifacts import artifact_bytes
-from governance.demo import releases
+from governance.storage.artifacts import artifact_bytes
+from governance.demo.steps import releases
 from governance.models import ReleaseRequest
 
 

@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.models import GateRun
-from governance.releases import State
+from governance.rules.releases import State
 from governance.services.gates import gate_policy_assign, gate_run_start, gate_run_submit, gate_runs_abandon_stuck
 from governance.services.releases import release_request
 

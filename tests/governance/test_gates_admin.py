@@ -3,8 +3,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.test import Client
 
-from governance import roles
-from governance.gates.credit_models import credit_policy_document
+from governance.rules import roles
+from governance.demo.credit import credit_policy_document
 from governance.gates.policy import policy_digest
 from governance.models import GatePolicy
 from governance.services.gates import gate_run_submit

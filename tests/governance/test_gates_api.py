@@ -2,8 +2,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.models import LedgerEntry
-from governance import roles
-from governance.gates.credit_models import credit_policy_document
+from governance.rules import roles
+from governance.demo.credit import credit_policy_document
 from governance.models import GatePolicy, GateRun
 
 

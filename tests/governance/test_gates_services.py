@@ -5,9 +5,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.gates import differences
-from governance.gates.credit_models import credit_policy_document
+from governance.demo.credit import credit_policy_document
 from governance.gates.policy import HIGH_RISK_DEFAULT, policy_digest
 from governance.models import GatePolicy, GateRun, ImmutableError
 from governance.services.gates import (
@@ -157,7 +157,7 @@ def test_bad_input_known_at_submission_is_refused(unit, german_credit_version, m
 
 def test_bad_input_found_while_running_is_an_error_with_the_reason(submit, unit, gate_policy, make_german_credit_version,
                                                                    make_gate_model_version, tmp_path):
-    from governance.credit import german_credit_frame
+    from governance.demo.credit import german_credit_frame
 
     df = german_credit_frame()
     df.loc[::7, "risk"] = 2  # a third label value: only visible in the data
@@ -191,7 +191,7 @@ def test_submission_needs_a_policy_and_unit_access(unit, other_unit, make_user, 
 
 def test_snapshot_whose_columns_do_not_fit_the_model_is_refused_at_submission(
         unit, gate_policy, make_german_credit_version, make_gate_model_version, tmp_path):
-    from governance.credit import german_credit_frame
+    from governance.demo.credit import german_credit_frame
 
     path = tmp_path / "no-duration.csv"
     german_credit_frame().drop(columns=["duration"]).to_csv(path, index=False)

@@ -5,7 +5,7 @@ from django.apps import apps
 from rest_framework.test import APIClient
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.models import BusinessUnit, GatePolicyAssignment
 from governance.selectors.ledger import scope_entries
 from governance.services.access import business_unit_grant, user_roles_set

@@ -1,8 +1,9 @@
 import uuid
 
-from governance import roles
+from governance.rules import roles
 from governance.models import TrainingRun
-from governance.selectors.lineage import downstream, graph_svg, upstream
+from governance.charts.lineage import graph_svg
+from governance.selectors.lineage import downstream, upstream
 from governance.services.openlineage import openlineage_event_ingest
 from governance.services.registry import training_run_register
 

@@ -22,7 +22,7 @@ from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, H
 
 from audit.models import LedgerEntry
 from governance.models import DatasetVersion, OpenLineageEvent, TrainingRun
-from governance.openlineage import OpenLineageInvalid, parse_event
+from governance.rules.openlineage import OpenLineageInvalid, parse_event
 
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python"
 
@@ -181,7 +181,7 @@ def test_events_cannot_target_another_unit(token_client, other_unit, make_user, 
     assert OpenLineageEvent.objects.get().business_unit == unit
     from rest_framework.test import APIClient
 
-    from governance import roles
+    from governance.rules import roles
 
     two_units = APIClient()
     two_units.force_authenticate(make_user(roles.PIPELINE, [unit, other_unit]))

@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.models import Dataset, MLModel
 
 

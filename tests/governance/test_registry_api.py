@@ -5,7 +5,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.models import LedgerEntry
-from governance import credit, roles, storage
+from governance import storage
+from governance.demo import credit
+from governance.rules import roles
 from governance.models import DatasetVersion, ModelVersion, SubjectIndexEntry, TrainingRun
 
 
@@ -260,7 +262,10 @@ def test_subject_index_lookup_does_not_open_snapshots(unit, make_german_credit_v
     from governance.selectors.registry import subject_holdings
 
     dv = make_german_credit_version(unit)
-    monkeypatch.setattr(storage, "snapshot_chunks", lambda *a, **k: pytest.fail("a snapshot was opened"))
+    from governance.selectors import snapshots
+
+    # Every read of a stored snapshot's content decrypts through this one function.
+    monkeypatch.setattr(snapshots, "decrypt_chunks", lambda *a, **k: pytest.fail("a snapshot was opened"))
     found = subject_holdings(subject_id="applicant-0500")
     assert found["dataset_versions"] == [(dv, 1)]
     assert SubjectIndexEntry.objects.count() == 1000

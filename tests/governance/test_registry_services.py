@@ -6,7 +6,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.canonical import canonical_json
 from audit.models import LedgerEntry
-from governance import credit, roles, storage
+from governance.selectors.snapshots import snapshot_bytes
+from governance import storage
+from governance.demo import credit
+from governance.rules import roles
 from governance.models import (
     CodeVersion,
     Dataset,
@@ -28,7 +31,7 @@ from governance.services.registry import (
     model_version_register,
     training_run_register,
 )
-from governance.subjects import subject_key
+from governance.storage.subjects import subject_key
 
 
 def _entry(kind):
@@ -267,7 +270,7 @@ def test_reviewing_roles_cannot_register(unit, make_user, role):
 def test_fast_hmac_equals_the_standard_library():
     import hmac as std_hmac
 
-    from governance.subjects import hmac_sha256_hex
+    from governance.storage.subjects import hmac_sha256_hex
 
     for key in (b"k", bytes(32), bytes(range(64)), bytes(100)):
         mac = hmac_sha256_hex(key)
@@ -343,7 +346,7 @@ def test_a_callers_transaction_that_rolls_back_takes_the_stored_files_with_it(
             dataset_version_upload(dataset=dataset, version="v2", file=german_credit_csv, file_format="csv")
             raise RuntimeError
     assert [p.relative_to(storage.storage_root()).as_posix() for p in _stored_files()] == [kept.stored_path]
-    assert storage.snapshot_bytes(kept) == german_credit_csv.read_bytes()
+    assert snapshot_bytes(kept) == german_credit_csv.read_bytes()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -358,7 +361,7 @@ def test_files_of_committed_uploads_stay(unit, german_credit_csv, credit_model_a
     import gc
 
     gc.collect()
-    assert storage.snapshot_bytes(dv) == german_credit_csv.read_bytes()
-    from governance import artifacts
+    assert snapshot_bytes(dv) == german_credit_csv.read_bytes()
+    from governance.storage import artifacts
 
     assert artifacts.artifact_bytes(mv) == credit_model_artifact[0]

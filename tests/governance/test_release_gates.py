@@ -7,9 +7,9 @@ import pytest
 from django.test import TestCase
 
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.models import GateRun
-from governance.releases import State
+from governance.rules.releases import State
 from governance.services.gates import gate_policy_assign, gate_run_submit
 from governance.services.releases import release_decide, release_request
 

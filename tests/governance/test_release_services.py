@@ -11,9 +11,9 @@ from audit.note import open_checkpoint
 from audit.verifier import load_verifier_keys
 from audit.keys import signing_key
 from audit.models import LedgerEntry
-from governance import roles
+from governance.rules import roles
 from governance.models import Approval, ApprovalPolicy, ReleaseRequest
-from governance.releases import ApprovalRule, DecisionRefused, State, TransitionRefused
+from governance.rules.releases import ApprovalRule, DecisionRefused, State, TransitionRefused
 from governance.services.releases import (
     ReleaseConflict,
     approval_policy_current,

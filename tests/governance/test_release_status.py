@@ -10,7 +10,7 @@ from django.http import Http404
 from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
-from governance import roles
+from governance.rules import roles
 from governance.models import ServiceToken
 from governance.selectors.access import UNIT_ACCESS_PERM
 from governance.selectors.releases import model_version_find

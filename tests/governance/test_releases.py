@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from governance import roles
-from governance.releases import (
+from governance.rules import roles
+from governance.rules.releases import (
     DEFAULT_RULES,
     FINAL_STATES,
     TRANSITIONS,

@@ -1,6 +1,6 @@
 from django.contrib.auth.models import Group
 
-from governance import roles
+from governance.rules import roles
 
 
 def test_role_groups_exist_after_migrate(db):

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from governance.selectors.snapshots import snapshot_bytes, snapshot_frame
 from governance import storage
-from governance.credit import german_credit_frame
+from governance.demo.credit import german_credit_frame
 from governance.models import SnapshotKey
 from governance.services.registry import snapshot_key_destroy
 
@@ -45,8 +46,8 @@ def test_stored_snapshot_is_encrypted_at_rest_and_round_trips(german_credit_vers
     stored = (storage.storage_root() / german_credit_version.stored_path).read_bytes()
     assert stored.startswith(storage.MAGIC)
     assert b"applicant-0001" not in stored and plain[:200] not in stored
-    assert storage.snapshot_bytes(german_credit_version) == plain
-    df = storage.dataset_version_dataframe(german_credit_version)
+    assert snapshot_bytes(german_credit_version) == plain
+    df = snapshot_frame(german_credit_version)
     pd.testing.assert_frame_equal(df, german_credit_frame())
 
 
@@ -62,19 +63,19 @@ def test_parquet_snapshot_dataframe(make_german_credit_version, unit, tmp_path):
         subject_column="applicant_id",
     )
     assert pq_dv.row_count == 1000
-    assert list(storage.dataset_version_dataframe(pq_dv)["applicant_id"][:2]) == ["applicant-0001", "applicant-0002"]
+    assert list(snapshot_frame(pq_dv)["applicant_id"][:2]) == ["applicant-0001", "applicant-0002"]
 
 
 def test_destroying_the_data_key_makes_the_snapshot_unreadable(german_credit_version, make_user, unit):
     from audit.models import LedgerEntry
-    from governance import roles
+    from governance.rules import roles
 
     officer = make_user(roles.COMPLIANCE_OFFICER, [unit])
     key = snapshot_key_destroy(dataset_version=german_credit_version, reason="erasure request 7", actor=officer)
     assert key.destroyed_at is not None
     assert SnapshotKey.objects.get(pk=key.pk).wrapped_key is None
     with pytest.raises(storage.SnapshotUnreadable, match="destroyed"):
-        storage.dataset_version_dataframe(german_credit_version)
+        snapshot_frame(german_credit_version)
     entry = LedgerEntry.objects.get(kind="registry.snapshot_key_destroyed")
     assert entry.subject == german_credit_version.ledger_subject
     assert entry.payload["reason"] == "erasure request 7" and entry.actor == officer.username
@@ -83,7 +84,7 @@ def test_destroying_the_data_key_makes_the_snapshot_unreadable(german_credit_ver
 def test_destroy_needs_the_permission_in_that_unit(german_credit_version, make_user, unit, other_unit):
     from django.core.exceptions import PermissionDenied
 
-    from governance import roles
+    from governance.rules import roles
 
     for user in (make_user(roles.DATA_SCIENTIST, [unit]), make_user(roles.COMPLIANCE_OFFICER, [other_unit])):
         with pytest.raises(PermissionDenied):
@@ -125,7 +126,7 @@ def test_master_key_rotation_rewraps_live_keys_and_retires_the_old_key(
     assert new_key != old_key and not (tmp_path / "master.key.new").exists()
     key = SnapshotKey.objects.get(dataset_version=live)
     assert key.master_key_id == storage.key_id(new_key) and bytes(key.wrapped_key) != old_wrapped
-    assert storage.dataset_version_dataframe(live).shape == (1000, 11)
+    assert snapshot_frame(live).shape == (1000, 11)
     # A backup of the old wrapped key is useless without the old master key, which is gone.
     with pytest.raises(storage.SnapshotUnreadable):
         storage.unwrap_data_key(old_wrapped, storage.key_id(old_key))
@@ -150,10 +151,10 @@ def test_interrupted_rotation_still_reads_and_resumes(settings, tmp_path, storag
     dv = make_german_credit_version(unit)
     storage.generate_key_file(tmp_path / "master.key.new")  # a rotation that stopped before its transaction
     assert len(storage.master_keys()) == 2
-    assert storage.dataset_version_dataframe(dv).shape[0] == 1000
+    assert snapshot_frame(dv).shape[0] == 1000
     result = master_key_rotate()
     assert result["rewrapped_data_keys"] == 1
-    assert storage.dataset_version_dataframe(dv).shape[0] == 1000
+    assert snapshot_frame(dv).shape[0] == 1000
 
 
 def test_healthz_reports_the_storage_keys_without_leaking_them(client, db, settings, tmp_path):

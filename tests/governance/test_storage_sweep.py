@@ -8,7 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import LedgerEntry
-from governance import artifacts, storage
+from governance.selectors.snapshots import snapshot_frame
+from governance import storage
+from governance.storage import artifacts
 from governance.services.registry import storage_sweep
 
 
@@ -44,7 +46,7 @@ def test_sweep_removes_old_unnamed_files_only_and_ledgers_it(leftovers, credit_m
     assert (root / leftovers["fresh"]).exists()
     assert all((root / rel).exists() for rel in leftovers["named"])
     dv = credit_model_version.training_run.inputs.first().dataset_version
-    assert len(storage.dataset_version_dataframe(dv)) > 0  # the named snapshot still reads
+    assert len(snapshot_frame(dv)) > 0  # the named snapshot still reads
     entry = LedgerEntry.objects.get(kind="registry.storage_swept")
     assert entry.payload == {"files": 2, "bytes": result["bytes"], "older_than_seconds": 3600}
     assert storage_sweep()["files"] == []  # nothing left to sweep

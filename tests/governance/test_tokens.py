@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from governance import roles
+from governance.rules import roles
 from governance.models import ServiceToken
 from governance.services.access import token_create, token_revoke
 

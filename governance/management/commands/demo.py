@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from ...demo import STEPS
+from ...demo.steps import STEPS
 
 
 class Command(BaseCommand):

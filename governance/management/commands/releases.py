@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ...models import ReleaseRequest
-from ...releases import TransitionRefused
+from ...rules.releases import TransitionRefused
 from ...services.releases import ReleaseConflict, release_attestation_issue
 
 

@@ -1,6 +1,6 @@
 import xml.etree.ElementTree as ET
 
-from governance.gates.charts import bar_chart, fairness_charts, importance_chart
+from governance.charts.gates import bar_chart, fairness_charts, importance_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -8,16 +8,16 @@ import skops.io as sio
 from django.contrib.auth import get_user_model
 
 from . import credit
-from .gates.credit_models import credit_policy_document, train_fair_model, train_skewed_model
-from .models import BusinessUnit, Dataset, DatasetVersion, GatePolicy, GateRun, MLModel
-from .services.gates import (
+from .credit import credit_policy_document, train_fair_model, train_skewed_model
+from ..models import BusinessUnit, Dataset, DatasetVersion, GatePolicy, GateRun, MLModel
+from ..services.gates import (
     gate_policy_assign,
     gate_policy_install_defaults,
     gate_policy_publish,
     gate_run_execute,
     gate_run_submit,
 )
-from .services.registry import dataset_create, dataset_version_upload, model_create, model_version_register
+from ..services.registry import dataset_create, dataset_version_upload, model_create, model_version_register
 
 UNIT = "retail-credit"
 MODEL = "credit-scoring-gbm"

@@ -11,7 +11,7 @@ import hmac
 import unicodedata
 from collections import Counter
 
-from .storage import load_secret_key
+from .keys import load_secret_key
 
 
 def index_key() -> bytes:

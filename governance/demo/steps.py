@@ -12,10 +12,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from . import roles
-from .models import BusinessUnit
-from .selectors.access import can_access_unit
-from .services.access import business_unit_create, business_unit_grant
+from ..rules import roles
+from ..models import BusinessUnit
+from ..selectors.access import can_access_unit
+from ..services.access import business_unit_create, business_unit_grant
 
 DEMO_UNITS = [
     ("Retail Credit", "retail-credit", "Consumer lending: credit-scoring models (EU AI Act high risk)."),
@@ -85,8 +85,8 @@ def registry_data(out, **kwargs):
     import skops.io as sio
 
     from . import credit
-    from .models import Dataset, MLModel
-    from .services.registry import (
+    from ..models import Dataset, MLModel
+    from ..services.registry import (
         code_version_register,
         dataset_create,
         dataset_version_upload,
@@ -159,7 +159,7 @@ def registry_data(out, **kwargs):
 
 STEPS.append(registry_data)
 
-from .demo_gates import gate_runs  # noqa: E402  (the release gates' step)
+from .gates import gate_runs  # noqa: E402  (the release gates' step)
 
 STEPS.append(gate_runs)
 
@@ -171,10 +171,10 @@ def releases(out):
 
     from audit.keys import signing_key
 
-    from .artifacts import artifact_path
-    from .demo_gates import MODEL
-    from .models import GateRun, MLModel, ReleaseRequest
-    from .services.releases import release_attestation_issue, release_decide, release_request
+    from ..storage.artifacts import artifact_path
+    from .gates import MODEL
+    from ..models import GateRun, MLModel, ReleaseRequest
+    from ..services.releases import release_attestation_issue, release_decide, release_request
 
     model = MLModel.objects.filter(business_unit__slug="retail-credit", name=MODEL).first()
     passing = model and model.versions.filter(gate_runs__status=GateRun.Status.PASSED).order_by("created_at").first()

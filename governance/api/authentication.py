@@ -6,8 +6,8 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import ServiceToken
-from .services.access import parse_token, token_digest
+from ..models import ServiceToken
+from ..services.access import parse_token, token_digest
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

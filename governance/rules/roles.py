@@ -1,11 +1,9 @@
-"""Roles are Django groups: what a person may do. Business units say where (object permissions).
+"""Roles: what a person may do. Business units say where (object permissions).
 
-The groups are created by a data migration; their model permissions are (re)applied after
-every migrate, so a permission added with a new model reaches its roles without a new data
-migration.
+Roles are Django groups named here; ``services.access.role_permissions_sync`` gives each group
+exactly the model permissions listed here after every migrate, so a permission added with a new
+model reaches its roles without a new data migration.
 """
-
-from django.contrib.auth.models import Group, Permission
 
 DATA_SCIENTIST = "Data Scientist"
 COMPLIANCE_OFFICER = "Compliance Officer"
@@ -61,24 +59,3 @@ ROLE_PERMISSIONS = {
         "governance", "view_subjectindexentry", "reverify_gaterun"
     ),
 }
-
-
-def _permissions(names):
-    perms = []
-    for name in names:
-        app_label, codename = name.split(".")
-        perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
-        if perm is not None:  # absent only mid-migration, before its model exists
-            perms.append(perm)
-    return perms
-
-
-def sync_role_permissions(sender=None, **kwargs):
-    """Create the role groups if needed and give each exactly its listed model permissions."""
-    for role in ROLES:
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.set(_permissions(ROLE_PERMISSIONS.get(role, [])))
-
-
-def has_role(user, role) -> bool:
-    return user.is_authenticated and user.groups.filter(name=role).exists()
