@@ -102,7 +102,7 @@ def _big_run(queue):
 
     setup()
     from governance.demo.credit import german_credit_frame
-    from governance.gates import evaluate
+    from governance.gates.evaluate import evaluate
     from governance.demo.credit import train_fair_model
 
     model = train_fair_model(german_credit_frame(), seed=0)
@@ -123,7 +123,7 @@ def main():
 
     setup()
     from governance.demo.credit import german_credit_frame
-    from governance.gates import evaluate
+    from governance.gates.evaluate import evaluate
     from governance.demo.credit import train_fair_model
 
     model = train_fair_model(german_credit_frame(), seed=0)

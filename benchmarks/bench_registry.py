@@ -103,6 +103,8 @@ def bench_index(tmp: Path, unit, actor):
 
 
 def bench_lookup(tmp: Path, unit, actor):
+    from django.contrib.auth import get_user_model
+
     from governance.models import Dataset
     from governance.selectors.registry import subject_holdings
     from governance.services.registry import dataset_create, dataset_version_upload
@@ -123,10 +125,11 @@ def bench_lookup(tmp: Path, unit, actor):
         )
     setup = time.perf_counter() - t
     target = "applicant-00012345"
+    reader = get_user_model().objects.create_superuser("bench-reader")
     lookups = 200
     t = time.perf_counter()
     for _ in range(lookups):
-        found = subject_holdings(subject_id=target)
+        found = subject_holdings(subject_id=target, user=reader)
     index_s = (time.perf_counter() - t) / lookups
     t = time.perf_counter()
     scanned = []

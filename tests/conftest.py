@@ -274,3 +274,4 @@ def make_gate_model_version(db, gate_model_artifacts):
         )
 
     return make
+

@@ -42,6 +42,7 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",
 ]
 LOCAL_APPS = [
+    "config.idempotency",
     "audit",
     "governance",
     "reports",

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from ..models import CodeVersion, Dataset, DatasetVersion, MLModel, ModelVersion, OpenLineageEvent, TrainingRun
 from ..charts.lineage import graph_svg
 from ..selectors import lineage
+from ..selectors.access import business_units_for
 from ..selectors.registry import (
     code_versions_for,
     dataset_versions_for,
@@ -19,6 +20,7 @@ from ..selectors.registry import (
     training_runs_for,
 )
 from ..services.registry import dataset_create, model_create
+from .base import ServiceWritesAdmin
 
 
 # A plain related-field filter lists every business unit, naming units the user may not see;
@@ -26,7 +28,7 @@ from ..services.registry import dataset_create, model_create
 UNIT_FILTER = admin.RelatedOnlyFieldListFilter
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ServiceWritesAdmin):
     """Show everything, change nothing: registered facts are immutable evidence."""
 
     selector = None
@@ -64,8 +66,6 @@ class DatasetAdmin(ReadOnlyAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
-            from ..selectors.access import business_units_for
-
             kwargs["queryset"] = business_units_for(request.user, write=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -140,8 +140,6 @@ class MLModelAdmin(ReadOnlyAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
-            from ..selectors.access import business_units_for
-
             kwargs["queryset"] = business_units_for(request.user, write=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

@@ -75,3 +75,14 @@ def importance_chart(result: dict, *, top=15) -> str | None:
     bars = [(c, figures["importance"][c]) for c in ranking]
     title = f"Mean |SHAP| per input column ({figures['explainer']}, {figures['model_output']})"
     return bar_chart(title, bars, value_format="{:.4f}")
+
+
+def gate_run_charts(result: dict | None) -> list[tuple[str, str]]:
+    """(title, svg) of every chart of a gate result: SHAP importance first, then fairness by group.
+
+    The one assembly of a run's pictures, for the admin pages and the reports.
+    """
+    if not result:
+        return []
+    importance = importance_chart(result)
+    return ([("SHAP importance", importance)] if importance else []) + fairness_charts(result)

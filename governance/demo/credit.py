@@ -12,7 +12,17 @@ Shared by the demo, the tests and the benchmarks, so all of them use the same th
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import sklearn
+import skops
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from ..gates.policy import HIGH_RISK_DEFAULT
 
@@ -40,10 +50,6 @@ def feature_columns(df: pd.DataFrame) -> list:
 
 def credit_pipeline(categorical, estimator, *, scale: bool = False):
     """One-hot encode CATEGORICAL, pass (or scale) the numeric columns, then ESTIMATOR."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
     prep = ColumnTransformer(
         [
             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(categorical)),
@@ -58,10 +64,6 @@ def train_credit_model(df: pd.DataFrame, *, kind: str = "tree", seed: int = 0):
 
     Return (pipeline, parameters, metrics on DF).
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, roc_auc_score
-    from sklearn.tree import DecisionTreeClassifier
-
     if kind == "tree":
         params = {"max_depth": 5, "min_samples_leaf": 10, "random_state": seed}
         estimator = DecisionTreeClassifier(**params)
@@ -81,8 +83,6 @@ def train_credit_model(df: pd.DataFrame, *, kind: str = "tree", seed: int = 0):
 
 def train_fair_model(df: pd.DataFrame, *, seed: int = 0, n_estimators: int = 100):
     """Gradient boosting without `sex` among its inputs."""
-    from sklearn.ensemble import GradientBoostingClassifier
-
     categorical = [c for c in CATEGORICAL if c != "sex"]
     model = credit_pipeline(categorical, GradientBoostingClassifier(random_state=seed, n_estimators=n_estimators))
     return model.fit(df[categorical + NUMERIC], df[LABEL])
@@ -90,9 +90,6 @@ def train_fair_model(df: pd.DataFrame, *, seed: int = 0, n_estimators: int = 100
 
 def train_skewed_model(df: pd.DataFrame, *, seed: int = 0):
     """Gradient boosting with `sex` as an input, trained on labels skewed against women."""
-    import numpy as np
-    from sklearn.ensemble import GradientBoostingClassifier
-
     rng = np.random.default_rng(seed)
     labels = df[LABEL].copy()
     women = (df["sex"] == "female").to_numpy()
@@ -122,8 +119,5 @@ def credit_policy_document(**explainability) -> dict:
 
 
 def library_versions() -> dict:
-    import numpy
-    import sklearn
-    import skops
 
-    return {"scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "pandas": pd.__version__, "skops": skops.__version__}
+    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "pandas": pd.__version__, "skops": skops.__version__}

@@ -10,13 +10,8 @@ from django.contrib.auth import get_user_model
 from . import credit
 from .credit import credit_policy_document, train_fair_model, train_skewed_model
 from ..models import BusinessUnit, Dataset, DatasetVersion, GatePolicy, GateRun, MLModel
-from ..services.gates import (
-    gate_policy_assign,
-    gate_policy_install_defaults,
-    gate_policy_publish,
-    gate_run_execute,
-    gate_run_submit,
-)
+from ..services.gates import gate_policy_assign, gate_policy_install_defaults, gate_policy_publish, gate_run_submit
+from ..services.gating import gate_run_execute
 from ..services.registry import dataset_create, dataset_version_upload, model_create, model_version_register
 
 UNIT = "retail-credit"

@@ -6,16 +6,37 @@ features append their step to STEPS.
 
 import json
 import secrets
+import tempfile
 from pathlib import Path
 
+import skops.io as sio
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.db import transaction
 
+from audit.keys import signing_key
+
+from ..models import BusinessUnit, Dataset, GateRun, MLModel, ReleaseRequest
 from ..rules import roles
-from ..models import BusinessUnit
 from ..selectors.access import can_access_unit
-from ..services.access import business_unit_create, business_unit_grant
+from ..services.registry import (
+    code_version_register,
+    dataset_create,
+    dataset_version_upload,
+    model_create,
+    model_version_register,
+    training_run_register,
+)
+from ..services.releases import release_attestation_issue, release_decide, release_request
+from ..storage.artifacts import artifact_path
+from . import credit
+from .gates import MODEL, gate_runs
+from ..services.access import (
+    business_unit_create,
+    business_unit_grant,
+    service_account_create,
+    user_create,
+    user_roles_set,
+)
 
 DEMO_UNITS = [
     ("Retail Credit", "retail-credit", "Consumer lending: credit-scoring models (EU AI Act high risk)."),
@@ -34,8 +55,9 @@ DEMO_USERS = [
 ]
 
 
-@transaction.atomic
 def users_and_units(out, *, reset_passwords=False):
+    """The demo's business units and one person per role (and the pipeline's service account),
+    created through the access services like any other, so each is ledgered."""
     User = get_user_model()
     units = {}
     for name, slug, description in DEMO_UNITS:
@@ -44,23 +66,24 @@ def users_and_units(out, *, reset_passwords=False):
     for username, role, unit_slugs, superuser in DEMO_USERS:
         user = User.objects.filter(username=username).first()
         created = user is None
-        if created:
-            user = User(username=username, is_staff=role != roles.PIPELINE, is_superuser=superuser)
-            user.save()
-        if role:
-            user.groups.add(Group.objects.get(name=role))
+        password = None
+        if created and role == roles.PIPELINE:
+            user = service_account_create(username=username)
+        elif created:
+            password = secrets.token_urlsafe(12)
+            user = user_create(username=username, password=password, is_superuser=superuser)
+        if role and role != roles.PIPELINE:
+            user_roles_set(user=user, roles=[role])
         for slug in unit_slugs:
             if not can_access_unit(user, units[slug], write=True):
                 business_unit_grant(unit=units[slug], user=user)
         if role == roles.PIPELINE:
-            if created:
-                user.set_unusable_password()
-                user.save()
             continue
-        if created or reset_passwords:
+        if not created and reset_passwords:
             password = secrets.token_urlsafe(12)
-            user.set_password(password)
-            user.save()
+            user.set_password(password)  # a credential, not governed evidence: never ledgered
+            user.save(update_fields=["password"])
+        if password:
             out(f"  {username:18} {role or 'superuser':22} password: {password}")
         else:
             out(f"  {username:18} {role or 'superuser':22} (exists; password shown when created)")
@@ -76,25 +99,8 @@ DEMO_DATA_ATTRIBUTION = (
 )
 
 
-@transaction.atomic
 def registry_data(out, **kwargs):
     """German credit snapshots, two training runs and two versions of a credit-scoring model."""
-    import tempfile
-    from pathlib import Path
-
-    import skops.io as sio
-
-    from . import credit
-    from ..models import Dataset, MLModel
-    from ..services.registry import (
-        code_version_register,
-        dataset_create,
-        dataset_version_upload,
-        model_create,
-        model_version_register,
-        training_run_register,
-    )
-
     unit = BusinessUnit.objects.get(slug="retail-credit")
     actor = get_user_model().objects.get(username="pipeline.credit")
     if MLModel.objects.filter(business_unit=unit, name="credit-scoring").exists():
@@ -159,7 +165,6 @@ def registry_data(out, **kwargs):
 
 STEPS.append(registry_data)
 
-from .gates import gate_runs  # noqa: E402  (the release gates' step)
 
 STEPS.append(gate_runs)
 
@@ -167,15 +172,6 @@ STEPS.append(gate_runs)
 def releases(out):
     """Release requests of the gates demo's credit model: approved (with a verifiable attestation),
     rejected, awaiting approval, and one stopped by its failing gate."""
-    from django.conf import settings
-
-    from audit.keys import signing_key
-
-    from ..storage.artifacts import artifact_path
-    from .gates import MODEL
-    from ..models import GateRun, MLModel, ReleaseRequest
-    from ..services.releases import release_attestation_issue, release_decide, release_request
-
     model = MLModel.objects.filter(business_unit__slug="retail-credit", name=MODEL).first()
     passing = model and model.versions.filter(gate_runs__status=GateRun.Status.PASSED).order_by("created_at").first()
     failing = model and model.versions.filter(gate_runs__status=GateRun.Status.FAILED).order_by("created_at").first()

@@ -11,14 +11,18 @@ from datetime import datetime
 
 from django.utils.dateparse import parse_datetime
 
+from config.errors import DomainError
+
 EVENT_TYPES = {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
 TERMINAL = {"COMPLETE", "ABORT", "FAIL"}
 
 
-class OpenLineageInvalid(ValueError):
+class OpenLineageInvalid(DomainError):
+    """An event lacks or misstates a field Custos relies on; ``field`` is its path (``run.runId``)."""
+
     def __init__(self, path, message):
         self.path = path
-        super().__init__(f"{path}: {message}")
+        super().__init__(f"{path}: {message}", field=path)
 
 
 @dataclass

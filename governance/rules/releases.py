@@ -19,7 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from config.errors import Conflict, DomainError, Refused
+
+from ..gates.policy import Verdict
+
 from . import roles
+from .limits import JUSTIFICATION_MIN_LENGTH
 
 
 class State(StrEnum):
@@ -62,7 +67,7 @@ FINAL_STATES = frozenset({State.GATE_FAILED, State.REJECTED, State.REVOKED, Stat
 OPEN_STATES = frozenset({State.SUBMITTED, State.GATING, State.AWAITING_APPROVAL})
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(Conflict):
     """A step that the current state does not allow (the API maps it to 409 Conflict)."""
 
     def __init__(self, state, action, detail=None):
@@ -100,24 +105,25 @@ class Decision(StrEnum):
     OVERRIDE = "override"  # accepts an inconclusive gate result; not an approval by itself
 
 
-class GateVerdict(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
-
-
 def gate_action(verdict) -> Action:
     """Map a gate run's verdict to the transition out of 'gating'. An error never passes."""
     return {
-        GateVerdict.PASSED: Action.GATES_PASSED,
-        GateVerdict.INCONCLUSIVE: Action.GATES_INCONCLUSIVE,
-        GateVerdict.FAILED: Action.GATES_FAILED,
-        GateVerdict.ERROR: Action.GATES_FAILED,
-    }[GateVerdict(verdict)]
+        Verdict.PASSED: Action.GATES_PASSED,
+        Verdict.INCONCLUSIVE: Action.GATES_INCONCLUSIVE,
+        Verdict.FAILED: Action.GATES_FAILED,
+        Verdict.ERROR: Action.GATES_FAILED,
+    }[Verdict(verdict)]  # a run as a whole is never "not applicable"
 
 
-MIN_JUSTIFICATION = 10
+# EU AI Act Art. 5: a model of a prohibited practice is never released, whatever a policy says.
+UNRELEASABLE_TIERS = frozenset({"prohibited"})
+
+
+def release_refusal(risk_tier: str) -> str | None:
+    """Why a model of RISK_TIER may never be released, or None if it may."""
+    if risk_tier in UNRELEASABLE_TIERS:
+        return "Models of a prohibited practice (EU AI Act Art. 5) may not be released."
+    return None
 
 
 @dataclass(frozen=True)
@@ -179,9 +185,12 @@ DEFAULT_RULES: dict[tuple[str, str], ApprovalRule] = {
     ("limited", "staging"): ApprovalRule(min_approvers=1),
     ("minimal", "production"): ApprovalRule(min_approvers=1),
     ("minimal", "staging"): ApprovalRule(min_approvers=1),
-    ("prohibited", "production"): ApprovalRule(min_approvers=0, approver_roles=(), override_roles=(), releasable=False),
-    ("prohibited", "staging"): ApprovalRule(min_approvers=0, approver_roles=(), override_roles=(), releasable=False),
 }
+DEFAULT_RULES.update({
+    (tier, environment): ApprovalRule(min_approvers=0, approver_roles=(), override_roles=(), releasable=False)
+    for tier in UNRELEASABLE_TIERS
+    for environment in ("production", "staging")
+})
 
 
 @dataclass(frozen=True)
@@ -209,7 +218,7 @@ class Outcome:
         return {"approved": Action.APPROVE, "rejected": Action.REJECT}.get(self.status)
 
 
-class DecisionRefused(Exception):
+class DecisionRefused(Refused):
     """A decision the segregation-of-duties rules do not allow (the API answers 403)."""
 
 
@@ -231,7 +240,7 @@ def evaluate(rule: ApprovalRule, *, decisions, gate_verdict) -> Outcome:
     need = Counter(rule.required_roles)
     missing = tuple(sorted((need - have).elements()))
     overridden = any(d.decision == Decision.OVERRIDE and d.role in rule.override_roles for d in decisions)
-    needs_override = GateVerdict(gate_verdict) == GateVerdict.INCONCLUSIVE and not overridden
+    needs_override = Verdict(gate_verdict) == Verdict.INCONCLUSIVE and not overridden
     reasons = []
     if len(approvals) < rule.min_approvers:
         reasons.append(f"{len(approvals)} of {rule.min_approvers} approvals")
@@ -263,32 +272,67 @@ def check_decision(
     decisions,
     gate_verdict,
 ) -> None:
-    """Raise DecisionRefused unless APPROVER may record DECISION in ROLE now.
+    """Raise DecisionRefused unless APPROVER may record DECISION in ROLE now, with JUSTIFICATION.
 
-    The requester never decides on their own request; the approver must hold the role they
-    act in and the rule must let that role decide (or override); every decision carries a
-    written justification; each person approves or rejects once; an override is only for an
-    inconclusive gate, once.
+    Every decision carries a written justification; the rest is ``decision_refusal``, which the
+    admin also asks to know which decisions to offer (``decisions_open_to``).
+    """
+    if len((justification or "").strip()) < JUSTIFICATION_MIN_LENGTH:
+        raise DomainError(
+            f"A decision needs a written justification (at least {JUSTIFICATION_MIN_LENGTH} characters).",
+            field="justification",
+        )
+    refusal = decision_refusal(
+        rule, requester_id=requester_id, approver_id=approver_id, approver_roles=approver_roles, role=role,
+        decision=decision, decisions=decisions, gate_verdict=gate_verdict,
+    )
+    if refusal:
+        raise DecisionRefused(refusal)
+
+
+def decision_refusal(rule: ApprovalRule, *, requester_id, approver_id, approver_roles, role, decision, decisions,
+                     gate_verdict) -> str | None:
+    """Why APPROVER may not record DECISION in ROLE now, or None if they may.
+
+    The requester never decides on their own request; the approver must hold the role they act
+    in and the rule must let that role decide (or override); each person approves or rejects
+    once; an override is only for an inconclusive gate, once, and comes first: nobody approves a
+    release whose inconclusive gate no one has accepted yet (a rejection is always possible).
     """
     decision = Decision(decision)
-    if not rule.releasable:
-        raise DecisionRefused("Models of this risk tier may not be released.")
-    if approver_id == requester_id:
-        raise DecisionRefused("The requester may not decide on their own release request.")
-    if role not in set(approver_roles):
-        raise DecisionRefused(f"You do not hold the role '{role}'.")
-    if len((justification or "").strip()) < MIN_JUSTIFICATION:
-        raise DecisionRefused(f"A decision needs a written justification (at least {MIN_JUSTIFICATION} characters).")
     decisions = list(decisions)
+    if not rule.releasable:
+        return "Models of this risk tier may not be released."
+    if approver_id == requester_id:
+        return "The requester may not decide on their own release request."
+    if role not in set(approver_roles):
+        return f"You do not hold the role '{role}'."
+    overridden = any(d.decision == Decision.OVERRIDE for d in decisions)
     if decision == Decision.OVERRIDE:
         if role not in rule.override_roles:
-            raise DecisionRefused(f"The role '{role}' may not override an inconclusive gate.")
-        if GateVerdict(gate_verdict) != GateVerdict.INCONCLUSIVE:
-            raise DecisionRefused("Only an inconclusive gate result can be overridden.")
-        if any(d.decision == Decision.OVERRIDE for d in decisions):
-            raise DecisionRefused("The inconclusive gate result was already overridden.")
-        return
+            return f"The role '{role}' may not override an inconclusive gate."
+        if Verdict(gate_verdict) != Verdict.INCONCLUSIVE:
+            return "Only an inconclusive gate result can be overridden."
+        if overridden:
+            return "The inconclusive gate result was already overridden."
+        return None
     if role not in rule.approver_roles:
-        raise DecisionRefused(f"The role '{role}' may not decide on releases under this policy.")
+        return f"The role '{role}' may not decide on releases under this policy."
     if any(d.approver_id == approver_id and d.decision != Decision.OVERRIDE for d in decisions):
-        raise DecisionRefused("You have already decided on this request; approvals must come from distinct people.")
+        return "You have already decided on this request; approvals must come from distinct people."
+    if decision == Decision.APPROVE and Verdict(gate_verdict) == Verdict.INCONCLUSIVE and not overridden:
+        who = " or ".join(rule.override_roles) or "nobody under this policy"
+        return f"The gate was inconclusive: it must be overridden first (by a {who}), then approved."
+    return None
+
+
+def decisions_open_to(rule: ApprovalRule, *, requester_id, approver_id, approver_roles, decisions,
+                      gate_verdict) -> list[tuple[Decision, str]]:
+    """Every (decision, role) APPROVER may record now: exactly what ``check_decision`` accepts."""
+    return [
+        (decision, role)
+        for role in sorted(set(approver_roles))
+        for decision in Decision
+        if decision_refusal(rule, requester_id=requester_id, approver_id=approver_id, approver_roles=approver_roles,
+                            role=role, decision=decision, decisions=decisions, gate_verdict=gate_verdict) is None
+    ]

@@ -10,11 +10,15 @@ COMPLIANCE_OFFICER = "Compliance Officer"
 MODEL_RISK_VALIDATOR = "Model Risk Validator"
 AUDITOR = "Auditor"
 PIPELINE = "Pipeline"
+# Organisation-wide authority over the policies every unit's releases follow (SR 11-7's model
+# risk management function): publishing gate and approval policy versions, choosing a risk
+# tier's gate policy. A unit's officers and validators choose only their own models' policies.
+HEAD_OF_MODEL_RISK = "Head of Model Risk"
 
-ROLES = [DATA_SCIENTIST, COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR, AUDITOR, PIPELINE]
+ROLES = [DATA_SCIENTIST, COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR, AUDITOR, PIPELINE, HEAD_OF_MODEL_RISK]
 
-# Roles that see every business unit (read-only): they audit the whole institution.
-GLOBAL_READ_ROLES = {AUDITOR}
+# Roles that see every business unit (read-only): they audit, or set policy for, the whole institution.
+GLOBAL_READ_ROLES = {AUDITOR, HEAD_OF_MODEL_RISK}
 
 
 def _perms(app_label, *codenames):
@@ -49,11 +53,14 @@ ROLE_PERMISSIONS = {
     COMPLIANCE_OFFICER: READ_GOVERNANCE + READ_LEDGER + _perms(
         "governance",
         "view_subjectindexentry", "destroy_snapshotkey",
-        "add_gatepolicy", "reverify_gaterun",
-        "add_approvalpolicy", "decide_releaserequest", "revoke_releaserequest",
+        "add_gatepolicyassignment", "reverify_gaterun",
+        "decide_releaserequest", "revoke_releaserequest",
     ),
     MODEL_RISK_VALIDATOR: READ_GOVERNANCE + READ_LEDGER + _perms(
-        "governance", "add_gatepolicy", "add_gaterun", "reverify_gaterun", "decide_releaserequest"
+        "governance", "add_gatepolicyassignment", "add_gaterun", "reverify_gaterun", "decide_releaserequest"
+    ),
+    HEAD_OF_MODEL_RISK: READ_GOVERNANCE + READ_LEDGER + _perms(
+        "governance", "add_gatepolicy", "add_gatepolicyassignment", "add_approvalpolicy", "reverify_gaterun"
     ),
     AUDITOR: READ_GOVERNANCE + READ_LEDGER + _perms("audit", "export_ledgerentry") + _perms(
         "governance", "view_subjectindexentry", "reverify_gaterun"

@@ -6,7 +6,7 @@ it. Both return ``{"root", "nodes", "edges"}`` restricted to what the user may s
 ``governance.charts.lineage.graph_svg`` draws such a graph.
 """
 
-from ..models import DatasetVersion, ModelVersion, TrainingRunInput, TrainingRunOutput
+from ..models import DatasetVersion, ModelVersion, TrainingRun, TrainingRunInput, TrainingRunOutput
 from .registry import dataset_versions_for, model_versions_for, training_runs_for
 
 MAX_NODES = 500
@@ -63,13 +63,17 @@ def _code_node(code):
 
 
 class _Graph:
-    def __init__(self, user):
-        self.user = user
+    def __init__(self, user, unrestricted):
         self.nodes = {}
         self.edges = set()
-        self.runs = training_runs_for(user)
-        self.dvs = dataset_versions_for(user)
-        self.mvs = model_versions_for(user)
+        if unrestricted:  # the system (a report renders the evidence as it stands)
+            self.runs = TrainingRun.objects.unrestricted()
+            self.dvs = DatasetVersion.objects.unrestricted()
+            self.mvs = ModelVersion.objects.unrestricted()
+        else:
+            self.runs = training_runs_for(user)
+            self.dvs = dataset_versions_for(user)
+            self.mvs = model_versions_for(user)
 
     def add(self, node):
         self.nodes.setdefault(node["id"], node)
@@ -87,9 +91,9 @@ class _Graph:
         }
 
 
-def upstream(model_version: ModelVersion, *, user=None) -> dict:
-    """The code, runs and dataset versions MODEL_VERSION came from, transitively."""
-    g = _Graph(user)
+def upstream(model_version: ModelVersion, *, user=None, unrestricted: bool = False) -> dict:
+    """The code, runs and dataset versions MODEL_VERSION came from, transitively, as USER may see them."""
+    g = _Graph(user, unrestricted)
     root = g.add(_mv_node(model_version))
     run = g.runs.filter(model_version=model_version).first()
     pending = [run] if run else []
@@ -118,9 +122,9 @@ def upstream(model_version: ModelVersion, *, user=None) -> dict:
     return g.result(root)
 
 
-def downstream(dataset_version: DatasetVersion, *, user=None) -> dict:
-    """The runs that read DATASET_VERSION and what they produced, transitively."""
-    g = _Graph(user)
+def downstream(dataset_version: DatasetVersion, *, user=None, unrestricted: bool = False) -> dict:
+    """The runs that read DATASET_VERSION and what they produced, transitively, as USER may see them."""
+    g = _Graph(user, unrestricted)
     root = g.add(_dv_node(dataset_version))
     pending = [dataset_version]
     seen = set()

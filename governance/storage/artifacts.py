@@ -101,6 +101,7 @@ def load_artifact_bytes(data: bytes, artifact_format: str) -> LoadedArtifact:
 
 
 def _load_skops(data):
+    # Each framework is imported only to load an artifact of its own format.
     import sklearn
     import skops.io as sio
 
@@ -115,7 +116,7 @@ def _load_skops(data):
 
 
 def _load_xgboost(data, fmt):
-    import xgboost
+    import xgboost  # only for XGBoost artifacts
 
     if fmt == "json":
         json.loads(data)  # a clear error for truncated JSON before XGBoost's own
@@ -128,7 +129,7 @@ def _load_xgboost(data, fmt):
 
 
 def _load_lightgbm(data):
-    import lightgbm
+    import lightgbm  # only for LightGBM artifacts
 
     booster = lightgbm.Booster(model_str=data.decode("utf-8"))
     return LoadedArtifact(LightGBMClassifierModel(booster), "lightgbm", lightgbm.__version__, booster.feature_name())
@@ -141,7 +142,7 @@ def _load_pickled(data, fmt):
             "(scikit-learn), as XGBoost JSON/UBJ or LightGBM text; a trusted deployment may set "
             "CUSTOS_ALLOW_PICKLE_ARTIFACTS."
         )
-    import joblib
+    import joblib  # only for trusted pickled artifacts
 
     model = joblib.load(io.BytesIO(data))  # only reached when the operator trusts every uploader
     return LoadedArtifact(model, type(model).__module__.split(".")[0], "", _feature_names(model))

@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from audit.models import LedgerEntry
 from governance.rules import roles
 from governance.models import BusinessUnit
-from governance.selectors.access import business_units_for, can_access_unit, restrict_to_units
+from governance.selectors.access import business_units_for, can_access_unit
 from governance.services.access import business_unit_grant, business_unit_revoke
 
 
@@ -13,7 +13,7 @@ def test_grant_gives_access_to_that_unit_only(make_user, unit, other_unit):
     assert list(business_units_for(officer)) == [unit]
     assert can_access_unit(officer, unit, write=True)
     assert not can_access_unit(officer, other_unit)
-    assert list(restrict_to_units(BusinessUnit.objects.all(), officer, field="pk")) == [unit]
+    assert list(BusinessUnit.objects.for_user(officer)) == [unit]
 
 
 def test_grant_and_revoke_are_ledgered(make_user, unit):

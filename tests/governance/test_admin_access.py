@@ -1,5 +1,7 @@
 """Business-unit access managed in the admin goes through the ledgered services."""
 
+from django.contrib.auth.models import Group
+
 from audit.models import LedgerEntry
 from governance.rules import roles
 from governance.selectors.access import can_access_unit
@@ -108,3 +110,19 @@ def test_adding_a_user_in_the_admin_still_works(client, make_user):
     person = get_user_model().objects.get(username="new-person")
     assert person.is_active and not person.is_staff and not person.is_superuser
     assert person.check_password("a-long-pass-phrase-9")
+    from audit.models import LedgerEntry
+
+    (entry,) = LedgerEntry.objects.filter(kind="access.user_created", subject=f"auth.user:{person.pk}")
+    assert entry.payload["username"] == "new-person" and entry.payload["password_set"] is True
+    assert "a-long-pass-phrase-9" not in str(entry.payload)
+    # and a change of their profile, status and roles on the change page is ledgered too
+    response = client.post(f"/admin/auth/user/{person.pk}/change/", {
+        "username": "new-person", "first_name": "New", "last_name": "Person", "email": "new@example.com",
+        "is_active": "on", "is_staff": "on", "groups": [Group.objects.get(name=roles.AUDITOR).pk],
+        "last_login_0": "", "last_login_1": "", "date_joined_0": "2026-12-01", "date_joined_1": "10:00:00",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    kinds = list(LedgerEntry.objects.filter(subject=f"auth.user:{person.pk}").values_list("kind", flat=True))
+    assert kinds == ["access.user_created", "access.user_profile_changed", "access.user_status_changed",
+                     "access.roles_changed"]
+    assert "new@example.com" not in str(LedgerEntry.objects.get(kind="access.user_profile_changed").payload)

@@ -7,7 +7,8 @@ from audit.models import LedgerEntry
 from governance.rules import roles
 from governance.models import Approval
 from governance.rules.releases import State
-from governance.services.releases import release_decide, release_gate_result_record, release_request
+from governance.services.releases import release_decide, release_request
+from tests.gate_verdicts import record_gate_verdict
 
 CO, MRV, DS, AUD = roles.COMPLIANCE_OFFICER, roles.MODEL_RISK_VALIDATOR, roles.DATA_SCIENTIST, roles.AUDITOR
 WHY = "Reviewed the gate evidence and the lineage."
@@ -27,10 +28,7 @@ def requester(make_user, unit):
 @pytest.fixture
 def release(credit_model_version, requester):
     r = release_request(model_version=credit_model_version, environment="production", actor=requester)
-    details = {"checks": [{"name": "demographic_parity_ratio", "value": 0.91, "limit": 0.8, "verdict": "passed"}]}
-    return release_gate_result_record(
-        release=r, verdict="passed", gate_run_subject="governance.gaterun:1", gate_ledger_seq=0, details=details
-    )
+    return record_gate_verdict(r, "passed")
 
 
 def review_url(release):
@@ -49,8 +47,18 @@ def test_officer_sees_what_needs_attention(make_user, unit, release):
 
 def test_review_page_shows_lineage_gates_and_forms(make_user, unit, release):
     page = browser_for(make_user(MRV, [unit])).get(review_url(release)).content.decode()
-    assert "<svg" in page  # the model version's lineage picture
-    assert "Gate results" in page and "demographic_parity_ratio" in page and "governance.gaterun:1" in page
+    # The lineage picture itself (the admin's theme icons are SVGs too): the graph of this model
+    # version, its training run and the snapshot it was trained on, each a box.
+    mv = release.model_version
+    run = mv.training_run
+    (dataset_version,) = [i.dataset_version for i in run.inputs.all()]
+    lineage = page.split('<div class="lineage">', 1)[1].split("</div>", 1)[0]
+    assert lineage.startswith("<svg") and 'aria-label="Lineage graph"' in lineage
+    for node in (f"modelversion:{mv.pk}", f"trainingrun:{run.pk}", f"datasetversion:{dataset_version.pk}"):
+        assert f"<title>{node} " in lineage, node
+    assert lineage.count("<rect") == 4  # and the code version: nothing else, nothing missing
+    assert "Gate results" in page and "demographic_parity_ratio" in page
+    assert f'href="/admin/governance/gaterun/{release.gate_run_id}/change/"' in page
     assert 'value="approve"' in page and 'value="reject"' in page
     assert release.model_version.artifact_sha256 in page
 
@@ -79,8 +87,8 @@ def test_requester_finds_no_approve_button(requester, release):
     client = browser_for(requester)
     page = client.get(review_url(release)).content.decode()
     assert 'value="approve"' not in page and "You requested this release" in page
-    response = client.post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY})
-    assert response.status_code == 403
+    response = client.post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY}, follow=True)
+    assert "may not decide on their own release request" in response.content.decode()
     assert not Approval.objects.exists()
 
 

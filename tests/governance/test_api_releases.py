@@ -12,7 +12,8 @@ from governance.rules import roles
 from governance.models import ReleaseRequest
 from governance.rules.releases import State
 from governance.services.access import token_create
-from governance.services.releases import release_decide, release_gate_result_record, release_request
+from governance.services.releases import release_decide, release_request
+from tests.gate_verdicts import record_gate_verdict
 
 CO, MRV, DS, PIPE, AUD = (
     roles.COMPLIANCE_OFFICER,
@@ -35,7 +36,7 @@ def client_for(user):
 
 
 def record_gates(release, verdict="passed"):
-    return release_gate_result_record(release=release, verdict=verdict, gate_run_subject="governance.gaterun:1", gate_ledger_seq=0)
+    return record_gate_verdict(release, verdict)
 
 
 def status_of(client, mv, environment="production"):
@@ -117,8 +118,8 @@ def test_idempotency_key_replays_instead_of_acting_twice(token_client, credit_mo
 def test_a_repeat_while_the_first_is_in_flight_is_409(pipeline_token, token_client, credit_model_version):
     import hashlib
 
-    from governance.api.idempotency import IN_FLIGHT
-    from governance.models import IdempotencyRecord
+    from config.idempotency.api import IN_FLIGHT
+    from config.idempotency.models import IdempotencyRecord
 
     body = {"model_version": credit_model_version.pk, "environment": "production"}
     same_request = f"POST /api/v1/releases\n{json.dumps(body, sort_keys=True, separators=(',', ':'))}"

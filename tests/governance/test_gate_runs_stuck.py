@@ -10,7 +10,8 @@ from audit.models import LedgerEntry
 from governance.rules import roles
 from governance.models import GateRun
 from governance.rules.releases import State
-from governance.services.gates import gate_policy_assign, gate_run_start, gate_run_submit, gate_runs_abandon_stuck
+from governance.services.gates import gate_policy_assign, gate_run_start, gate_run_submit
+from governance.services.gating import gate_runs_abandon_stuck
 from governance.services.releases import release_request
 
 

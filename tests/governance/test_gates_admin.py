@@ -52,7 +52,7 @@ def test_run_list_is_restricted_to_units(make_user, unit, other_unit, failed_run
 
 
 def test_editing_a_policy_publishes_a_new_version(make_user, gate_policy):
-    officer = _client(make_user(roles.COMPLIANCE_OFFICER))
+    officer = _client(make_user(roles.HEAD_OF_MODEL_RISK))
     form = officer.get(f"/admin/governance/gatepolicy/add/?from={gate_policy.pk}")
     assert form.status_code == 200 and "retail-credit" in form.content.decode()
     document = credit_policy_document(explained_rows=100)
@@ -73,8 +73,8 @@ def test_editing_a_policy_publishes_a_new_version(make_user, gate_policy):
                                                                   "document": json.dumps({"schema": "x"})})
     assert invalid.status_code == 200 and "schema" in invalid.content.decode()
     assert GatePolicy.objects.filter(name="retail-credit").count() == 2
-    scientist = _client(make_user(roles.DATA_SCIENTIST))
-    assert scientist.get("/admin/governance/gatepolicy/add/").status_code == 403
+    for role in (roles.DATA_SCIENTIST, roles.COMPLIANCE_OFFICER):  # organisation-wide authority only
+        assert _client(make_user(role)).get("/admin/governance/gatepolicy/add/").status_code == 403
 
 
 def test_model_overrides_of_another_unit_are_not_listed(make_user, unit, other_unit, gate_policy,
@@ -96,7 +96,7 @@ def test_model_overrides_of_another_unit_are_not_listed(make_user, unit, other_u
 def test_policy_document_is_shown_indented_for_editing(make_user, gate_policy):
     import json
 
-    officer = _client(make_user(roles.COMPLIANCE_OFFICER))
+    officer = _client(make_user(roles.HEAD_OF_MODEL_RISK))
     page = officer.get(f"/admin/governance/gatepolicy/add/?from={gate_policy.pk}")
     shown = page.context["adminform"].form["document"].value()
     assert json.loads(shown) == gate_policy.document and shown.startswith('{\n  "')
@@ -120,8 +120,11 @@ def test_reverify_action_says_why_a_run_was_not_reverified(make_user, unit, gate
     errored.refresh_from_db()
     assert errored.status == "error"
     auditor = _client(make_user(roles.AUDITOR))
-    page = auditor.post("/admin/governance/gaterun/", {"action": "reverify", "_selected_action": [failed_run.pk, errored.pk]},
-                        follow=True)
+    with django_capture_on_commit_callbacks(execute=True):  # the re-verification runs on a worker, after commit
+        page = auditor.post("/admin/governance/gaterun/",
+                            {"action": "reverify", "_selected_action": [failed_run.pk, errored.pk]}, follow=True)
     shown = [str(m) for m in page.context["messages"]]
-    assert f"Run {failed_run.pk} reproduces." in shown
+    assert f"Run {failed_run.pk}: re-verification queued; its result appears on the run's page." in shown
     assert f"Run {errored.pk}: Gate run {errored.pk} has no result to re-verify (error)." in shown
+    (check,) = failed_run.reverifications.all()
+    assert check.status == "reproduced" and check.requested_by.username.startswith("auditor")

@@ -99,8 +99,8 @@ def test_list_filters_are_validated(token_client):
     assert token_client.get("/api/v1/gates/runs?dataset_version=" + "9" * 18).json()["count"] == 0
 
 
-def test_officers_publish_policies_others_only_read(db, make_user, unit):
-    officer = _client_for(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+def test_the_head_of_model_risk_publishes_policies_others_only_read(db, make_user, unit):
+    officer = _client_for(make_user(roles.HEAD_OF_MODEL_RISK))
     created = officer.post("/api/v1/gates/policies", {"name": "credit", "document": credit_policy_document()},
                            format="json")
     assert created.status_code == 201, created.content
@@ -110,6 +110,9 @@ def test_officers_publish_policies_others_only_read(db, make_user, unit):
     scientist = _client_for(make_user(roles.DATA_SCIENTIST, [unit]))
     _problem(scientist.post("/api/v1/gates/policies", {"name": "mine", "document": credit_policy_document()},
                             format="json"), 403)
+    unit_officer = _client_for(make_user(roles.COMPLIANCE_OFFICER, [unit]))  # a unit's officer: not organisation-wide
+    _problem(unit_officer.post("/api/v1/gates/policies", {"name": "mine", "document": credit_policy_document()},
+                               format="json"), 403)
     assert scientist.get(f"/api/v1/gates/policies/{policy['id']}").json()["digest"] == policy["digest"]
     assert [p["name"] for p in scientist.get("/api/v1/gates/policies?name=credit").json()["results"]] == ["credit"]
     bad = _problem(officer.post("/api/v1/gates/policies", {"name": "bad", "document": {"schema": "nope"}},
@@ -121,7 +124,7 @@ def test_officers_publish_policies_others_only_read(db, make_user, unit):
 
 
 def test_policies_with_numbers_no_digest_can_hold_are_400_not_500(db, make_user, unit):
-    officer = _client_for(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    officer = _client_for(make_user(roles.HEAD_OF_MODEL_RISK))
     raw = ('{"name": "odd", "document": {"schema": "custos.gate-policy/1", "name": "odd", '
            '"fairness": {"cut_points": {"age": [%s]}, "metrics": {"demographic_parity_ratio": {"min": 1.5}}}}}')
     _problem(officer.post("/api/v1/gates/policies", raw % "1e999", content_type="application/json"), 400)

@@ -6,15 +6,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.models import LedgerEntry
 from governance.rules import roles
-from governance.gates import differences
+from governance.gates.results import differences
 from governance.demo.credit import credit_policy_document
 from governance.gates.policy import HIGH_RISK_DEFAULT, policy_digest
 from governance.models import GatePolicy, GateRun, ImmutableError
+from governance.selectors.gates import gate_policy_for_model
 from governance.services.gates import (
     gate_policy_assign,
-    gate_policy_for_model,
     gate_policy_publish,
     gate_run_reverify,
+    gate_run_reverify_request,
     gate_run_submit,
 )
 
@@ -38,7 +39,7 @@ def _entries(kind, subject=None):
 
 
 def test_publishing_versions_a_policy_and_ledgers_its_digest(db, make_user):
-    officer = make_user(roles.COMPLIANCE_OFFICER)
+    officer = make_user(roles.HEAD_OF_MODEL_RISK)
     v1 = gate_policy_publish(name="credit", document=credit_policy_document(), actor=officer)
     assert (v1.version, v1.digest) == (1, policy_digest(credit_policy_document()))
     changed = credit_policy_document()
@@ -57,10 +58,20 @@ def test_publishing_versions_a_policy_and_ledgers_its_digest(db, make_user):
 def test_invalid_policy_and_unauthorised_publisher_are_refused(db, make_user):
     with pytest.raises(ValidationError, match="fairness/bootstrap/confidence"):
         gate_policy_publish(name="bad", document={**HIGH_RISK_DEFAULT, "fairness": {"bootstrap": {"confidence": 2}}})
-    scientist = make_user(roles.DATA_SCIENTIST)
-    with pytest.raises(PermissionDenied):
-        gate_policy_publish(name="mine", document=HIGH_RISK_DEFAULT, actor=scientist)
+    # Publishing changes every unit's gates: a unit's own people may not, whatever their role.
+    for role in (roles.DATA_SCIENTIST, roles.COMPLIANCE_OFFICER, roles.MODEL_RISK_VALIDATOR):
+        with pytest.raises(PermissionDenied, match="organisation-wide"):
+            gate_policy_publish(name="mine", document=HIGH_RISK_DEFAULT, actor=make_user(role))
     assert not GatePolicy.objects.exists() and not _entries("gates.policy_published")
+
+
+def test_only_organisation_wide_authority_chooses_a_risk_tiers_policy(db, unit, make_user):
+    gate_policy_publish(name="credit", document=credit_policy_document())
+    for role in (roles.COMPLIANCE_OFFICER, roles.MODEL_RISK_VALIDATOR):
+        with pytest.raises(PermissionDenied, match="organisation-wide"):
+            gate_policy_assign(policy_name="credit", risk_tier="high", actor=make_user(role, [unit]))
+    assignment = gate_policy_assign(policy_name="credit", risk_tier="high", actor=make_user(roles.HEAD_OF_MODEL_RISK))
+    assert assignment.risk_tier == "high" and _entries("gates.policy_assigned", assignment.ledger_subject)
 
 
 def test_assignment_per_tier_with_a_model_override(db, unit, make_gate_model_version):
@@ -113,19 +124,26 @@ def test_fair_model_passes_and_skewed_model_fails(submit, unit, make_user, gate_
 
 
 def test_reverify_reproduces_and_detects_tampering(submit, unit, make_user, gate_policy, german_credit_version,
-                                                   make_gate_model_version):
+                                                   make_gate_model_version, django_capture_on_commit_callbacks):
     run = submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
                           label_column="risk", positive_label="1", policy=gate_policy, seed=3)
     run.refresh_from_db()
     auditor = make_user(roles.AUDITOR)
-    assert gate_run_reverify(run=run, actor=auditor) == []
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's task runs after the commit
+        check = gate_run_reverify_request(run=run, actor=auditor)
+    check.refresh_from_db()
+    assert check.status == "reproduced" and check.differences == [] and check.finished_at is not None
     assert _entries("gates.run_reverified", run.ledger_subject)[0].payload["reproduced"] is True
-    run.result["fairness"]["features"][0]["groups"][0]["selection_rate"] += 0.01
-    found = gate_run_reverify(run=run)
-    assert any("selection_rate" in d for d in found)
+    tampered = run.result
+    tampered["fairness"]["features"][0]["groups"][0]["selection_rate"] += 0.01
+    GateRun.objects.filter(pk=run.pk).update(result=tampered)  # someone edited the stored result
+    run.refresh_from_db()
+    check = gate_run_reverify(reverification_id=gate_run_reverify_request(run=run, dispatch=False).pk)
+    assert check.status == "differs" and any("selection_rate" in d for d in check.differences)
+    assert _entries("gates.run_reverified", run.ledger_subject)[-1].payload["reproduced"] is False
     scientist = make_user(roles.DATA_SCIENTIST, [unit])
     with pytest.raises(PermissionDenied):
-        gate_run_reverify(run=run, actor=scientist)
+        gate_run_reverify_request(run=run, actor=scientist)
 
 
 @pytest.mark.parametrize(
@@ -241,7 +259,7 @@ def test_the_snapshot_a_model_version_was_trained_on_is_refused_at_submission(un
 
 def test_the_baseline_is_the_run_behind_the_latest_approved_release(submit, unit, make_user, gate_policy,
                                                                      german_credit_version, make_gate_model_version):
-    from governance.services.gates import gate_run_baseline
+    from governance.selectors.gates import gate_run_baseline
     from governance.services.releases import release_decide, release_gate_result_record, release_request
 
     scientist = make_user(roles.DATA_SCIENTIST, [unit])
@@ -255,17 +273,18 @@ def test_the_baseline_is_the_run_behind_the_latest_approved_release(submit, unit
 
     in_use, newer = passed_run("1.0"), passed_run("2.0")
     candidate = make_gate_model_version(unit, "fair", version="3.0")
-    assert gate_run_baseline(candidate) == newer  # nothing approved yet: the latest passed run
+    assert gate_run_baseline(candidate, gate_policy) == newer  # nothing approved yet: the latest passed run
 
     release = release_request(model_version=in_use.model_version, environment="production", actor=scientist)
-    finished = _entries("gates.run_finished", in_use.ledger_subject)[0]
-    release_gate_result_record(release=release, verdict="passed", gate_run_subject=in_use.ledger_subject,
-                               gate_ledger_seq=finished.seq, details={})
-    assert gate_run_baseline(candidate) == newer  # requested, not approved: not yet the model in use
+    release_gate_result_record(release=release, run=in_use)
+    assert gate_run_baseline(candidate, gate_policy) == newer  # requested, not approved: not yet the model in use
     for role in (roles.MODEL_RISK_VALIDATOR, roles.COMPLIANCE_OFFICER):
         release_decide(release=release, actor=make_user(role, [unit]), role=role, decision="approve",
                        justification="Reviewed the gate evidence and the lineage.")
     release.refresh_from_db()
     assert release.state == "approved"
-    assert gate_run_baseline(candidate) == in_use  # the approved version, as it was judged
-    assert gate_run_baseline(in_use.model_version) is None  # nothing earlier than version 1.0
+    assert gate_run_baseline(candidate, gate_policy) == in_use  # the approved version, as it was judged
+    assert gate_run_baseline(in_use.model_version, gate_policy) is None  # nothing earlier than version 1.0
+    # A run under another policy version never compares like with like: no baseline (not applicable).
+    stricter = gate_policy_publish(name=gate_policy.name, document={**gate_policy.document, "description": "v2"})
+    assert gate_run_baseline(candidate, stricter) is None

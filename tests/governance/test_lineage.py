@@ -1,5 +1,7 @@
 import uuid
 
+import pytest
+
 from governance.rules import roles
 from governance.models import TrainingRun
 from governance.charts.lineage import graph_svg
@@ -31,15 +33,20 @@ def test_upstream_and_downstream_are_transitive(unit, make_german_credit_version
     assert prep.inputs.get().dataset_version == raw
     mv = make_credit_model_version(unit, dataset_version=features)
 
-    up = upstream(mv)
+    up = upstream(mv, unrestricted=True)
     ids = {n["id"] for n in up["nodes"]}
     assert {f"modelversion:{mv.pk}", f"trainingrun:{mv.training_run.pk}", f"datasetversion:{features.pk}",
             f"trainingrun:{prep.pk}", f"datasetversion:{raw.pk}"} <= ids
     assert {"source": f"trainingrun:{prep.pk}", "target": f"datasetversion:{features.pk}", "label": "wrote"} in up["edges"]
-    down = downstream(raw)
+    down = downstream(raw, unrestricted=True)
     assert f"modelversion:{mv.pk}" in {n["id"] for n in down["nodes"]}
     raw_node = next(n for n in down["nodes"] if n["id"] == f"datasetversion:{raw.pk}")
     assert raw_node["sha256"] == raw.sha256 and raw_node["row_count"] == 1000
+
+
+def test_graphs_need_the_asking_user_or_an_explicit_unrestricted(unit, credit_model_version):
+    with pytest.raises(TypeError, match="unrestricted"):
+        upstream(credit_model_version)
 
 
 def test_graphs_hide_other_units(unit, other_unit, make_user, make_german_credit_version, make_credit_model_version):
@@ -52,6 +59,6 @@ def test_graphs_hide_other_units(unit, other_unit, make_user, make_german_credit
 def test_svg_escapes_names(unit, make_german_credit_version):
     dv = make_german_credit_version(unit, name="<script>alert(1)</script>")
     training_run_register(business_unit=unit, inputs=[(dv, "train")], name="<b>run</b>")
-    svg = graph_svg(downstream(dv))
+    svg = graph_svg(downstream(dv, unrestricted=True))
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "<b>" not in svg

@@ -258,7 +258,7 @@ def test_subject_lookup_finds_versions_runs_and_models(unit, other_unit, make_us
     _problem(scientist.post("/api/v1/subjects/lookup", {"subject_id": "applicant-0007"}, format="json"), 403)
 
 
-def test_subject_index_lookup_does_not_open_snapshots(unit, make_german_credit_version, monkeypatch):
+def test_subject_index_lookup_does_not_open_snapshots(unit, make_german_credit_version, make_user, monkeypatch):
     from governance.selectors.registry import subject_holdings
 
     dv = make_german_credit_version(unit)
@@ -266,7 +266,7 @@ def test_subject_index_lookup_does_not_open_snapshots(unit, make_german_credit_v
 
     # Every read of a stored snapshot's content decrypts through this one function.
     monkeypatch.setattr(snapshots, "decrypt_chunks", lambda *a, **k: pytest.fail("a snapshot was opened"))
-    found = subject_holdings(subject_id="applicant-0500")
+    found = subject_holdings(subject_id="applicant-0500", user=make_user(roles.AUDITOR))
     assert found["dataset_versions"] == [(dv, 1)]
     assert SubjectIndexEntry.objects.count() == 1000
 
@@ -275,7 +275,8 @@ def test_upload_handler_stops_a_stream_without_content_length(tmp_path):
     """A chunked request has no Content-Length: the handler stops it as it passes the limit."""
     import os
 
-    from governance.api.registry import LimitedUploadHandler, PayloadTooLarge
+    from config.errors import TooLarge as PayloadTooLarge
+    from governance.api.registry import LimitedUploadHandler
 
     handler = LimitedUploadHandler(None, limit=10)
     handler.new_file("file", "data.csv", "text/csv", None)

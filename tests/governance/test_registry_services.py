@@ -23,6 +23,7 @@ from governance.models import (
 )
 from governance.services.registry import (
     DuplicateVersion,
+    UploadTooLarge,
     code_version_register,
     dataset_create,
     dataset_version_reference,
@@ -136,11 +137,11 @@ def test_duplicate_version_and_oversized_upload_are_refused(german_credit_versio
     before = _state()
     with pytest.raises(DuplicateVersion):
         dataset_version_upload(dataset=dataset, version="v1", file=german_credit_csv, file_format="csv")
-    with pytest.raises(ValidationError, match="limit"):
+    with pytest.raises(UploadTooLarge, match="limit"):
         dataset_version_upload(dataset=dataset, version="v2", file=german_credit_csv, file_format="csv", max_bytes=1000)
     # A stream without a known size is stopped while it is encrypted.
     stream = io.BytesIO(german_credit_csv.read_bytes())
-    with pytest.raises(ValidationError, match="limit"):
+    with pytest.raises(UploadTooLarge, match="limit"):
         dataset_version_upload(dataset=dataset, version="v3", file=stream, file_format="csv", max_bytes=1000)
     assert _state() == before
 
@@ -219,7 +220,7 @@ def test_refused_artifact_leaves_nothing(unit, credit_model_artifact):
         model_version_register(model=model, version="1", artifact=b"garbage", artifact_format="skops")
     with pytest.raises(ValidationError, match="refused"):
         model_version_register(model=model, version="1", artifact=b"garbage", artifact_format="pickle")
-    with pytest.raises(ValidationError, match="limit"):
+    with pytest.raises(UploadTooLarge, match="limit"):
         model_version_register(model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops", max_bytes=10)
     assert _state() == before
     model_version_register(model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops")
@@ -316,12 +317,11 @@ def test_every_registry_entry_signs_its_payload(credit_model_version):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_callers_transaction_that_rolls_back_takes_the_stored_files_with_it(
+def test_an_upload_is_its_own_transaction_and_a_refused_wrapping_leaves_no_file(
     unit, german_credit_csv, credit_model_artifact
 ):
-    """A service that stores a file may run inside a caller's transaction (erasure rewriting a
-    snapshot, a command doing several steps): if that transaction rolls back after the service
-    returned, the encrypted snapshot and the artifact must go too, not stay behind as orphans."""
+    """Uploads are durable entry points: wrapped in a caller's transaction they refuse to run
+    (their file would otherwise outlive a rollback of the caller's), and leave nothing behind."""
     from django.db import transaction
 
     dataset = dataset_create(business_unit=unit, name="d")
@@ -329,24 +329,44 @@ def test_a_callers_transaction_that_rolls_back_takes_the_stored_files_with_it(
         business_unit=unit, name="m", intended_purpose="Score.", risk_tier="high", annex_iii_category="creditworthiness"
     )
     before = _state()
-    with pytest.raises(RuntimeError, match="changes its mind"):
+    with pytest.raises(RuntimeError, match="durable"):
         with transaction.atomic():
             dataset_version_upload(dataset=dataset, version="v1", file=german_credit_csv, file_format="csv")
-            model_version_register(
-                model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops"
-            )
-            assert len(_stored_files()) == before[-1] + 2  # written, pending the caller's commit
-            raise RuntimeError("the caller changes its mind")
+    with pytest.raises(RuntimeError, match="durable"):
+        with transaction.atomic():
+            model_version_register(model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops")
     assert _state() == before
 
-    # A savepoint inside the caller's transaction that rolls back drops only its own files.
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_written_in_a_transaction_goes_when_it_rolls_back(tmp_path):
+    """``remove_on_rollback`` (for services that compose, such as erasure writing a successor
+    snapshot inside its step): a file named in a transaction that rolls back is removed, a
+    savepoint's only with its savepoint, a committed one stays."""
+    import gc
+
+    from django.db import transaction
+
+    from governance.services.files import remove_on_rollback
+
+    def written(name):
+        path = tmp_path / name
+        path.write_bytes(b"ciphertext")
+        remove_on_rollback(path)
+        return path
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        doomed = written("doomed")
+        raise RuntimeError("the caller changes its mind")
+    gc.collect()
+    assert not doomed.exists()
     with transaction.atomic():
-        kept = dataset_version_upload(dataset=dataset, version="v1", file=german_credit_csv, file_format="csv")
+        kept = written("kept")
         with pytest.raises(RuntimeError), transaction.atomic():
-            dataset_version_upload(dataset=dataset, version="v2", file=german_credit_csv, file_format="csv")
+            dropped = written("dropped")
             raise RuntimeError
-    assert [p.relative_to(storage.storage_root()).as_posix() for p in _stored_files()] == [kept.stored_path]
-    assert snapshot_bytes(kept) == german_credit_csv.read_bytes()
+    gc.collect()
+    assert kept.exists() and not dropped.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -356,8 +376,7 @@ def test_files_of_committed_uploads_stay(unit, german_credit_csv, credit_model_a
     dataset = dataset_create(business_unit=unit, name="d")
     model = model_create(business_unit=unit, name="m", intended_purpose="Score.", risk_tier="minimal")
     dv = dataset_version_upload(dataset=dataset, version="v1", file=german_credit_csv, file_format="csv")
-    with transaction.atomic():
-        mv = model_version_register(model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops")
+    mv = model_version_register(model=model, version="1", artifact=credit_model_artifact[0], artifact_format="skops")
     import gc
 
     gc.collect()

@@ -51,9 +51,7 @@ def test_a_passed_current_run_takes_the_request_to_approval_at_once(
     release = release_request(model_version=mv, environment="production", actor=requester)
     assert release.state == State.AWAITING_APPROVAL
     finished = LedgerEntry.objects.get(subject=run.ledger_subject, kind="gates.run_finished")
-    assert (release.gate_verdict, release.gate_run_subject, release.gate_ledger_seq) == (
-        "passed", run.ledger_subject, finished.seq
-    )
+    assert (release.gate_verdict, release.gate_run, release.gate_ledger_seq) == ("passed", run, finished.seq)
     assert release.gate_details["policy"]["digest"] == assigned.digest
     assert any(c["name"].startswith("fairness.") and c["verdict"] == "passed" for c in release.gate_details["checks"])
     assert GateRun.objects.count() == 1  # no second run for the same version and policy
@@ -68,7 +66,7 @@ def test_a_request_starts_a_run_with_the_models_evaluation_set_and_fails_on_its_
     new_run = GateRun.objects.get(model_version=skewed)
     assert new_run.dataset_version == german_credit_version and new_run.policy == assigned
     assert new_run.status == GateRun.Status.FAILED
-    assert release.state == State.GATE_FAILED and release.gate_run_subject == new_run.ledger_subject
+    assert release.state == State.GATE_FAILED and release.gate_run == new_run
     kinds = list(LedgerEntry.objects.filter(subject=release.ledger_subject).values_list("kind", flat=True))
     assert kinds == ["release.requested", "release.gating_started", "release.gates_recorded"]
 
@@ -83,7 +81,7 @@ def test_without_a_policy_or_an_evaluation_set_the_request_waits_in_gating(
     # A run submitted later through the gates API reports to the waiting request when it ends.
     run = run_for(mv, german_credit_version, gate_policy)
     release.refresh_from_db()
-    assert release.state == State.AWAITING_APPROVAL and release.gate_run_subject == run.ledger_subject
+    assert release.state == State.AWAITING_APPROVAL and release.gate_run == run
 
 
 def test_the_attestation_names_the_gate_run_and_its_policy(

@@ -3,6 +3,8 @@
 import hashlib
 
 import pytest
+
+from config.errors import DomainError
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import TestCase
 
@@ -14,6 +16,7 @@ from audit.models import LedgerEntry
 from governance.rules import roles
 from governance.models import Approval, ApprovalPolicy, ReleaseRequest
 from governance.rules.releases import ApprovalRule, DecisionRefused, State, TransitionRefused
+from tests.gate_verdicts import finished_gate_run, record_gate_verdict
 from governance.services.releases import (
     ReleaseConflict,
     approval_policy_current,
@@ -57,13 +60,7 @@ def kinds(release):
 
 
 def gates(release, verdict="passed"):
-    return release_gate_result_record(
-        release=release,
-        verdict=verdict,
-        gate_run_subject="governance.gaterun:1",
-        gate_ledger_seq=LedgerEntry.objects.order_by("-seq").first().seq,
-        details={"checks": [{"name": "demographic_parity_ratio", "value": 0.91, "limit": 0.8, "verdict": verdict}]},
-    )
+    return record_gate_verdict(release, verdict)
 
 
 def awaiting(model_version, requester, environment="production", verdict="passed"):
@@ -155,8 +152,7 @@ def test_gate_verdicts_move_the_request(credit_model_version, people, verdict, s
 def test_people_cannot_record_gate_results_and_gates_report_once(credit_model_version, people):
     release = release_request(model_version=credit_model_version, environment="production", actor=people["requester"])
     with pytest.raises(PermissionDenied):
-        release_gate_result_record(release=release, verdict="passed", gate_run_subject="x:1", gate_ledger_seq=0,
-                                   actor=people["officer"])
+        release_gate_result_record(release=release, run=finished_gate_run(release.model_version), actor=people["officer"])
     gates(release)
     with pytest.raises(TransitionRefused):
         gates(release, "failed")
@@ -233,7 +229,7 @@ def test_one_person_approves_once(credit_model_version, people):
 @pytest.mark.parametrize("justification", ["", "ok", "         "])
 def test_every_decision_needs_a_justification(credit_model_version, people, justification):
     release = awaiting(credit_model_version, people["requester"])
-    with pytest.raises(ValidationError):
+    with pytest.raises(DomainError, match="justification"):
         decide(release=release, actor=people["validator"], role=MRV, decision="approve", justification=justification)
 
 
@@ -267,13 +263,15 @@ def test_deciding_before_the_gates_is_a_conflict(credit_model_version, people):
         decide(release=release, actor=people["validator"], role=MRV, decision="approve", justification=WHY)
 
 
-def test_an_inconclusive_gate_needs_a_recorded_override(credit_model_version, people):
+def test_an_inconclusive_gate_needs_a_recorded_override_first(credit_model_version, people):
     release = awaiting(credit_model_version, people["requester"], verdict="inconclusive")
-    release = approve_fully(release, people)
-    assert release.state == State.AWAITING_APPROVAL
+    with pytest.raises(DecisionRefused, match="overridden first"):  # the documented order: override, then approve
+        decide(release=release, actor=people["validator"], role=MRV, decision="approve", justification=WHY)
     with pytest.raises(DecisionRefused, match="override"):
         decide(release=release, actor=people["officer2"], role=CO, decision="override", justification=WHY)
     release = decide(release=release, actor=people["validator"], role=MRV, decision="override", justification=WHY)
+    assert release.state == State.AWAITING_APPROVAL
+    release = approve_fully(release, people)
     assert release.state == State.APPROVED
     assert "release.gate_overridden" in kinds(release)
     decisions = {a["decision"] for a in _predicate(release)["approvals"]}

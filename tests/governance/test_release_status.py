@@ -1,7 +1,7 @@
 """The release status that deploy jobs poll: its query budget, and access decided afresh on every call.
 
 The status lookup is one SQL statement of its own (see ``release_status``); these tests hold
-its access rule equal to ``restrict_to_units`` and its answers exact after every change.
+its access rule equal to ``for_user`` (the ORM and guardian rule) and its answers exact after every change.
 """
 
 import pytest
@@ -15,7 +15,8 @@ from governance.models import ServiceToken
 from governance.selectors.access import UNIT_ACCESS_PERM
 from governance.selectors.releases import model_version_find
 from governance.services.access import business_unit_grant, business_unit_revoke, token_revoke
-from governance.services.releases import release_gate_result_record, release_request
+from governance.services.releases import release_request
+from tests.gate_verdicts import record_gate_verdict
 
 
 def status_of(client, mv, **extra):
@@ -28,7 +29,7 @@ def status_of(client, mv, **extra):
 def test_status_costs_two_queries(make_user, unit, token_client, credit_model_version, django_assert_num_queries):
     mv = credit_model_version
     release = release_request(model_version=mv, environment="production", actor=make_user(roles.DATA_SCIENTIST, [unit]))
-    release = release_gate_result_record(release=release, verdict="passed", gate_run_subject="", gate_ledger_seq=None)
+    release = record_gate_verdict(release, "passed")
     assert status_of(token_client, mv).status_code == 200  # the first call may stamp the token's last use
     # The token (with its user), then the version, its unit, the caller's access and the latest request.
     with django_assert_num_queries(2):
@@ -97,7 +98,7 @@ def _user_who_reads(how, make_user, unit, other_unit):
         ("superuser", True),
     ],
 )
-def test_status_reads_exactly_the_units_that_restrict_to_units_allows(
+def test_status_reads_exactly_the_units_that_for_user_allows(
     make_user, unit, other_unit, credit_model_version, how, sees
 ):
     mv = credit_model_version

@@ -3,6 +3,8 @@
 import itertools
 
 import pytest
+
+from config.errors import DomainError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,12 +17,13 @@ from governance.rules.releases import (
     ApprovalRule,
     Decision,
     DecisionRefused,
-    GateVerdict,
+    Verdict,
     RecordedDecision,
     State,
     TransitionRefused,
     allowed_actions,
     check_decision,
+    decisions_open_to,
     evaluate,
     gate_action,
     transition,
@@ -201,8 +204,38 @@ def test_a_valid_decision_passes():
     ],
 )
 def test_refused_decisions(over, message):
-    with pytest.raises(DecisionRefused, match=message):
+    # a refusal of the rules (403) or, for a missing justification, invalid input (400)
+    with pytest.raises(DomainError, match=message):
         check_decision(HIGH_PROD, **_args(**over))
+
+
+def test_an_inconclusive_gate_is_overridden_before_anyone_approves():
+    refused = "must be overridden first"
+    with pytest.raises(DecisionRefused, match=refused):
+        check_decision(HIGH_PROD, **_args(gate_verdict="inconclusive"))
+    # rejecting is always possible; and once overridden, approving is too
+    check_decision(HIGH_PROD, **_args(gate_verdict="inconclusive", decision=Decision.REJECT))
+    override = RecordedDecision(2, MRV, Decision.OVERRIDE, "reviewed the small group by hand")
+    check_decision(HIGH_PROD, **_args(decisions=[override], gate_verdict="inconclusive", approver_id=4))
+
+
+def test_the_decisions_open_to_a_person_are_exactly_those_check_decision_accepts():
+    """The admin offers decisions_open_to(); the service enforces check_decision(): one rule."""
+    for verdict in ("passed", "inconclusive"):
+        for roles_held in ({CO}, {MRV}, {CO, MRV}, set()):
+            for decisions in ([], [RecordedDecision(2, MRV, Decision.OVERRIDE, "reviewed the small group by hand")]):
+                offered = set(decisions_open_to(HIGH_PROD, requester_id=1, approver_id=3, approver_roles=roles_held,
+                                                decisions=decisions, gate_verdict=verdict))
+                for role in (CO, MRV):
+                    for decision in Decision:
+                        try:
+                            check_decision(HIGH_PROD, requester_id=1, approver_id=3, approver_roles=roles_held,
+                                           role=role, decision=decision, justification="a good reason",
+                                           decisions=decisions, gate_verdict=verdict)
+                        except DecisionRefused:
+                            assert (decision, role) not in offered
+                        else:
+                            assert (decision, role) in offered
 
 
 def test_an_overrider_may_still_approve_once():
@@ -215,7 +248,7 @@ role = st.sampled_from([CO, MRV])
 decision = st.builds(RecordedDecision, person, role, st.sampled_from(list(Decision)), st.just("some reason here"))
 
 
-@given(st.lists(decision, max_size=8), st.sampled_from(list(GateVerdict)))
+@given(st.lists(decision, max_size=8), st.sampled_from(list(Verdict)))
 def test_approval_implies_every_rule_holds(decisions, verdict):
     out = evaluate(HIGH_PROD, decisions=decisions, gate_verdict=verdict)
     approvers = {d.approver_id: d.role for d in reversed(decisions) if d.decision == Decision.APPROVE}
@@ -223,7 +256,7 @@ def test_approval_implies_every_rule_holds(decisions, verdict):
         assert not any(d.decision == Decision.REJECT for d in decisions)
         assert len(approvers) >= 2
         assert {MRV, CO} <= {d.role for d in decisions if d.decision == Decision.APPROVE}
-        if verdict == GateVerdict.INCONCLUSIVE:
+        if verdict == Verdict.INCONCLUSIVE:
             assert any(d.decision == Decision.OVERRIDE and d.role == MRV for d in decisions)
     if any(d.decision == Decision.REJECT for d in decisions):
         assert out.status == "rejected"

@@ -119,7 +119,7 @@ def test_bare_lightgbm_booster_as_the_registry_loads_it(german):
     without classes_; it still gets the exact TreeExplainer."""
     import lightgbm
 
-    from governance.gates import evaluate
+    from governance.gates.evaluate import evaluate
 
     from .conftest import credit_policy
 

@@ -13,14 +13,16 @@ import json
 from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 
-from ..models import IdempotencyRecord
+from ..errors import Conflict, DomainError
+from .models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 IN_FLIGHT = 0  # status_code of a claimed key whose request has not finished
+IN_FLIGHT_MESSAGE = "A request with this Idempotency-Key is being processed; retry shortly."
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -32,16 +34,14 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-class KeyReused(exceptions.APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "This Idempotency-Key was used for a different request."
-    default_code = "idempotency_key_reused"
+class KeyReused(DomainError):
+    status_code = 422
+    title = "Idempotency key reused."
+    code = "idempotency_key_reused"
 
 
-class KeyInFlight(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "A request with this Idempotency-Key is being processed; retry shortly."
-    default_code = "idempotency_key_in_flight"
+class KeyInFlight(Conflict):
+    code = "idempotency_key_in_flight"
 
 
 def _request_digest(request) -> str:
@@ -72,12 +72,12 @@ def idempotent(request, endpoint: str, handler) -> Response:
                 defaults={"endpoint": endpoint, "request_sha256": digest, "status_code": IN_FLIGHT, "response": {}},
             )
     except IntegrityError:  # claimed by a concurrent request between our read and our insert
-        raise KeyInFlight() from None
+        raise KeyInFlight(IN_FLIGHT_MESSAGE) from None
     if not created:
         if claim.endpoint != endpoint or claim.request_sha256 != digest:
-            raise KeyReused()
+            raise KeyReused("This Idempotency-Key was used for a different request.")
         if claim.status_code == IN_FLIGHT:
-            raise KeyInFlight()
+            raise KeyInFlight(IN_FLIGHT_MESSAGE)
         return Response(claim.response, status=claim.status_code, headers={"Idempotent-Replayed": "true"})
     try:
         response = handler()
