@@ -2,8 +2,6 @@
 
 import hashlib
 
-import numpy as np
-
 from audit.canonical import canonical_json
 
 
@@ -39,6 +37,8 @@ def differences(original: dict, recomputed: dict, *, shap_tolerance=1e-6) -> lis
     for area in ("performance", "fairness"):
         if original.get(area) != recomputed.get(area):
             out.extend(_diff_paths(original.get(area), recomputed.get(area), area))
+    import numpy as np  # a re-verification runs on a worker; Django's start does without numpy
+
     a, b = original.get("explainability"), recomputed.get("explainability")
     if (a is None) != (b is None):
         out.append("explainability: present in only one result")

@@ -213,10 +213,6 @@ class Outcome:
     needs_override: bool = False
     reasons: tuple[str, ...] = field(default=())
 
-    @property
-    def action(self) -> Action | None:
-        return {"approved": Action.APPROVE, "rejected": Action.REJECT}.get(self.status)
-
 
 class DecisionRefused(Refused):
     """A decision the segregation-of-duties rules do not allow (the API answers 403)."""

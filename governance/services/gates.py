@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.canonical import canonical_json
 from audit.services import ledger_append
-from config.celery import enqueue_on_commit
+from config.tasks import enqueue_on_commit
 
 from ..gates import PolicyError, input_problems, policy_parse, sensitive_specs
 from ..gates.policy import HIGH_RISK_DEFAULT

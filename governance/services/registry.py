@@ -41,7 +41,6 @@ from ..models import (
 )
 from .files import remove_on_rollback
 from .guards import recorded_user, require
-from ..storage.tabular import SnapshotInvalid, inspect_snapshot
 from ..storage.subjects import index_key
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -138,6 +137,8 @@ def dataset_version_upload(
     size = Path(file).stat().st_size if isinstance(file, str | Path) else None
     if size is not None and size > max_bytes:
         raise _too_large(max_bytes)
+    from ..storage.tabular import SnapshotInvalid, inspect_snapshot  # pyarrow: 0.4 s, only for an upload
+
     try:
         facts = inspect_snapshot(
             source,

@@ -18,19 +18,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 
 ARTIFACT_DIR = "artifacts"
-
-FORMAT_FRAMEWORK = {
-    "skops": "scikit-learn",
-    "xgboost-json": "xgboost",
-    "xgboost-ubj": "xgboost",
-    "lightgbm-text": "lightgbm",
-    "pickle": "pickle",
-    "joblib": "joblib",
-}
 
 
 class ArtifactRefused(ValueError):
@@ -43,23 +33,6 @@ class LoadedArtifact:
     framework: str
     framework_version: str
     feature_names: list
-
-
-class LightGBMClassifierModel:
-    """A LightGBM Booster seen through the scikit-learn classifier interface."""
-
-    def __init__(self, booster):
-        self.booster = booster
-        self.feature_names_in_ = np.array(booster.feature_name(), dtype=object)
-
-    def predict_proba(self, X):
-        p = np.asarray(self.booster.predict(X))
-        if p.ndim == 1:
-            return np.column_stack([1 - p, p])
-        return p
-
-    def predict(self, X):
-        return self.predict_proba(X).argmax(axis=1)
 
 
 def trusted_skops_type(name: str) -> bool:
@@ -130,6 +103,8 @@ def _load_xgboost(data, fmt):
 
 def _load_lightgbm(data):
     import lightgbm  # only for LightGBM artifacts
+
+    from .boosters import LightGBMClassifierModel  # numpy too, which Django's start does without
 
     booster = lightgbm.Booster(model_str=data.decode("utf-8"))
     return LoadedArtifact(LightGBMClassifierModel(booster), "lightgbm", lightgbm.__version__, booster.feature_name())

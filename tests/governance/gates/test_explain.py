@@ -127,7 +127,7 @@ def test_bare_lightgbm_booster_as_the_registry_loads_it(german):
     booster = lightgbm.train({"objective": "binary", "verbose": -1, "seed": 0, "num_leaves": 8},
                              lightgbm.Dataset(x, german["risk"]), num_boost_round=20)
 
-    class Wrapper:  # the shape of governance.storage.artifacts.LightGBMClassifierModel
+    class Wrapper:  # the shape of governance.storage.boosters.LightGBMClassifierModel
         def __init__(self, booster):
             self.booster = booster
             self.feature_names_in_ = np.array(booster.feature_name(), dtype=object)
