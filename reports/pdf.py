@@ -16,10 +16,10 @@ What a rendered report is:
   and ``as_of``, rendered by the same stack (WeasyPrint, pydyf, Pango, HarfBuzz, zlib, and the
   font files: the base stylesheet uses only fonts-dejavu-core), give the same bytes in any
   process. Nothing reads the clock, the time zone, random numbers or the network: the dates
-  are ``as_of`` (the time of the evidence, like SOURCE_DATE_EPOCH), the trailer /ID and the
-  XMP document id derive from the SHA-256 of the inputs, the instance id from that and the
-  renderer's versions (the XMP's CreatorTool names them), and WeasyPrint derives font subset
-  tags from the fonts.
+  are ``as_of`` (the time of the evidence, like SOURCE_DATE_EPOCH); the XMP document id and
+  the first half of the trailer /ID derive from the SHA-256 of the inputs, the instance id
+  from that and the renderer's versions (the XMP's CreatorTool names them), the /ID's second
+  half is pydyf's MD5 of the objects written; WeasyPrint derives font subset tags from the fonts.
 - **Strict**: a resource is fetched only from a ``data:`` URL or a file under ``base_url``
   (a report must not depend on what a server answers today, nor read files it was not
   meant to); anything else, and any error WeasyPrint logs (an unreadable image, a contents
@@ -327,7 +327,7 @@ def _finish(pdf, metadata: ReportMetadata, attachments, when: datetime, digest: 
         instance_id=instance_id,
     )
     stream = obj(pdf.catalog["Metadata"])
-    # Uncompressed, so that any tool scanning for the packet finds it (ISO 16684-1 §7.3).
+    # Uncompressed, so that a tool scanning the file for the XMP packet finds it.
     stream.stream, stream.compress = [packet], False
 
 

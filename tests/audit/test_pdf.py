@@ -228,12 +228,12 @@ def test_any_damage_to_a_report_is_a_pdf_error_or_a_reading(report, data):
 # --- the offline verifier ------------------------------------------------------------------
 
 
-def _verifier(tmp_path, *args):
-    """Run `python -m audit.verifier ARGS` from a folder holding only the verifier files, without Django."""
+def _verifier(tmp_path, *args, files=VERIFIER_FILES):
+    """Run `python -m audit.verifier ARGS` from a folder holding only the verifier FILES, without Django."""
     package = tmp_path / "tools" / "audit"
     if not package.exists():
         package.mkdir(parents=True)
-        for name in VERIFIER_FILES:
+        for name in files:
             (package / name).write_text((ROOT / "audit" / name).read_text())
     return subprocess.run(
         [sys.executable, "-c", BLOCK_DJANGO, *map(str, args)],
@@ -293,3 +293,12 @@ def test_verifier_report_mode_exits_2_on_unusable_input(tmp_path, report):
     truncated.write_bytes(report[1][: len(report[1]) // 2])
     assert _verifier(tmp_path, "--report", truncated, "--key", key).returncode == 2
     assert _verifier(tmp_path, "bundle.json", "--report", not_pdf, "--key", key).returncode == 2
+
+
+def test_a_verifier_copy_without_pdf_py_says_so(tmp_path, report):
+    """Deploy jobs that copied the six attestation files keep working; --report asks for the seventh."""
+    path = tmp_path / "dossier.pdf"
+    path.write_bytes(report[1])
+    six = [name for name in VERIFIER_FILES if name != "pdf.py"]
+    result = _verifier(tmp_path, "--report", path, "--key", signing_key().verifier_key, files=six)
+    assert result.returncode == 2 and "lacks audit/pdf.py" in result.stderr
