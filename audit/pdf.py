@@ -409,7 +409,8 @@ class PDFFile:
             raise PDFError(f"no cross-reference table or stream at byte {pos}")
         widths = stream.dict.get("W")
         size = stream.dict.get("Size")
-        if not (isinstance(widths, list) and len(widths) == 3 and all(isinstance(w, int) and 0 <= w <= 8 for w in widths)):
+        if not (isinstance(widths, list) and len(widths) == 3
+                and all(isinstance(w, int) and 0 <= w <= 8 for w in widths)):
             raise PDFError("bad /W in a cross-reference stream")
         if not isinstance(size, int):
             raise PDFError("bad /Size in a cross-reference stream")
@@ -750,7 +751,9 @@ def pdfa3b_problems(data: bytes) -> list[str]:
         if not (isinstance(ids, list) and len(ids) == 2 and all(isinstance(i, bytes) for i in ids)):
             problems.append("the trailer has no /ID of two strings")
         intents = pdf.resolve(pdf.catalog.get("OutputIntents")) or []
-        if not isinstance(intents, list) or not any(pdf.dictionary(i, "an output intent").get("S") == "GTS_PDFA1" for i in intents):
+        if not isinstance(intents, list) or not any(
+            pdf.dictionary(i, "an output intent").get("S") == "GTS_PDFA1" for i in intents
+        ):
             problems.append("the catalog has no PDF/A output intent")
         af = pdf.associated_refs()
         if len(af) != len(set(af)):

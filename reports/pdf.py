@@ -129,7 +129,9 @@ class ReportAttachment:
         if not isinstance(self.content, bytes):
             raise ValueError(f"Attachment {self.name} content must be bytes.")
         if not isinstance(self.media_type, str) or not _MEDIA_TYPE_RE.match(self.media_type):
-            raise ValueError(f"Attachment {self.name} needs a media type like 'application/json', got {self.media_type!r}.")
+            raise ValueError(
+                f"Attachment {self.name} needs a media type like 'application/json', got {self.media_type!r}."
+            )
         object.__setattr__(self, "relationship", Relationship(self.relationship))
         if not isinstance(self.description, str) or _CONTROL_RE.search(self.description):
             raise ValueError(f"Attachment {self.name} description must be one line of text.")
@@ -206,7 +208,8 @@ def render_pdf(
             document = HTML(string=html, base_url=resources.base_url, url_fetcher=resources).render(
                 stylesheets=[CSS(string=css, base_url=resources.base_url, url_fetcher=resources) for css in stylesheets]
             )
-            if document.metadata.attachments or any(link[0] == "attachment" for p in document.pages for link in p.links):
+            linked = any(link[0] == "attachment" for page in document.pages for link in page.links)
+            if document.metadata.attachments or linked:
                 # WeasyPrint would embed them dated now: a report's attachments are ATTACHMENTS only.
                 raise ReportRenderError("The HTML links attachments (rel=attachment); pass them as ReportAttachment.")
             digest = _inputs_digest(html, stylesheets, metadata, attachments, when, resources.served)
