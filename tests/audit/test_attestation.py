@@ -140,6 +140,9 @@ def test_statement_refuses_a_bad_digest():
 
 BLOCK_DJANGO = (
     "import sys, runpy\n"
+    # the project's editable install would find audit's other modules in the checkout: a deploy
+    # image has only the copied files
+    "sys.meta_path = [f for f in sys.meta_path if 'editable' not in getattr(f, '__module__', '')]\n"
     "class Block:\n"
     "    def find_spec(self, name, path=None, target=None):\n"
     "        if name == 'django' or name.startswith('django.'):\n"

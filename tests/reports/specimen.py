@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from governance.demo.credit import GERMAN_CREDIT_CSV as GERMAN_CREDIT
 from reports.pdf import ReportAttachment, ReportMetadata, Relationship, evidence_bundle_attachment, report_context
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).parent / "templates"
-GERMAN_CREDIT = ROOT / "governance" / "data" / "german_credit.csv"
 MODEL = "governance.modelversion:42"
 ARTIFACT_SHA256 = "9f2c" * 16
 ROWS = 80  # enough for the rows table to break across pages
