@@ -199,54 +199,65 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95):
 
 # --- the distances -----------------------------------------------------------------------------
 
-def psi(reference_counts, window_counts, epsilon: float = PSI_EPSILON) -> float:
-    """PSI of two count vectors on the same bins, proportions floored at EPSILON."""
+def psi(reference_counts, window_counts, epsilon: float = PSI_EPSILON):
+    """PSI of two count vectors on the same bins, proportions floored at EPSILON. WINDOW_COUNTS
+    may be a matrix (one window per row): then one PSI per row."""
     r = np.asarray(reference_counts, float)
     w = np.asarray(window_counts, float)
     r = np.maximum(r / r.sum(), epsilon)
-    w = np.maximum(w / w.sum(), epsilon)
-    return float(np.sum((w - r) * np.log(w / r)))
+    w = np.maximum(w / w.sum(axis=-1, keepdims=True), epsilon)
+    out = np.sum((w - r) * np.log(w / r), axis=-1)
+    return float(out) if out.ndim == 0 else out
 
 
-def js_distance(reference_counts, window_counts) -> float:
-    """Jensen-Shannon distance, base 2, of two count vectors on the same bins."""
+def js_distance(reference_counts, window_counts):
+    """Jensen-Shannon distance, base 2, of two count vectors on the same bins (one per row of
+    WINDOW_COUNTS when it is a matrix)."""
     p = np.asarray(reference_counts, float)
     q = np.asarray(window_counts, float)
-    p, q = p / p.sum(), q / q.sum()
+    p = p / p.sum()
+    q = q / q.sum(axis=-1, keepdims=True)
     m = (p + q) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         kp = np.where(p > 0, p * np.log2(p / m), 0.0)
         kq = np.where(q > 0, q * np.log2(q / m), 0.0)
-    return float(math.sqrt(max(0.0, (kp.sum() + kq.sum()) / 2)))
+    out = np.sqrt(np.maximum(0.0, (kp.sum(axis=-1) + kq.sum(axis=-1)) / 2))
+    return float(out) if out.ndim == 0 else out
 
 
 def wasserstein_binned(edges, reference_counts, reference_at_edges, window_counts, window_at_edges):
     """(value, lower, upper) of W1 between two distributions given by their counts on the bins
-    ``(-inf, e0), [e0, e1), ..., [ek, inf)`` and at the edges; upper is None when either has
-    values in an outer bin, whose extent is unknown (see the module docstring).
+    ``(-inf, e0), [e0, e1), ..., [ek, inf)`` and at the edges; upper is None (NaN for a
+    matrix) when either has values in an outer bin, whose extent is unknown (module
+    docstring). The window arguments may be matrices, one window per row.
 
     On the open interval between two edges each CDF rises from its value at the left edge
     (point mass included) to its value just below the right edge; the value takes that rise
     as linear, the bounds take the worst and the best case."""
     edges = np.asarray(edges, float)
     r, w = np.asarray(reference_counts, float), np.asarray(window_counts, float)
-    nr, nw = r.sum(), w.sum()
-    below_r, below_w = np.cumsum(r)[:-1] / nr, np.cumsum(w)[:-1] / nw  # P(X < e_j)
-    at_r = below_r + np.asarray(reference_at_edges, float) / nr       # P(X <= e_j)
-    at_w = below_w + np.asarray(window_at_edges, float) / nw
+    single = w.ndim == 1
+    w = np.atleast_2d(w)
+    w_at = np.atleast_2d(np.asarray(window_at_edges, float))
+    nr, nw = r.sum(), w.sum(axis=1, keepdims=True)
+    below_r, below_w = np.cumsum(r)[:-1] / nr, np.cumsum(w, axis=1)[:, :-1] / nw  # P(X < e_j)
+    at_r = below_r + np.asarray(reference_at_edges, float) / nr                   # P(X <= e_j)
+    at_w = below_w + w_at / nw
     a0, a1 = at_r[:-1], below_r[1:]
-    b0, b1 = at_w[:-1], below_w[1:]
+    b0, b1 = at_w[:, :-1], below_w[:, 1:]
     widths = np.diff(edges)
     d0, d1 = a0 - b0, a1 - b1
     same = d0 * d1 >= 0
     total = np.abs(d0) + np.abs(d1)
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.where(total > 0, (d0 * d0 + d1 * d1) / (2 * total), 0.0)
-    value = float(np.sum(widths * np.where(same, total / 2, crossing)))
-    lower = float(np.sum(widths * np.maximum(0.0, np.maximum(a0 - b1, b0 - a1))))
-    upper = float(np.sum(widths * np.maximum(a1 - b0, b1 - a0)))
-    if w[0] > 0 or w[-1] > 0 or r[0] > 0 or r[-1] > 0:
-        upper = None
+    value = np.sum(widths * np.where(same, total / 2, crossing), axis=1)
+    lower = np.sum(widths * np.maximum(0.0, np.maximum(a0 - b1, b0 - a1)), axis=1)
+    upper = np.sum(widths * np.maximum(a1 - b0, b1 - a0), axis=1)
+    open_ended = (w[:, 0] > 0) | (w[:, -1] > 0) | (r[0] > 0) | (r[-1] > 0)
+    upper = np.where(open_ended, np.nan, upper)
+    if single:
+        return float(value[0]), float(lower[0]), (None if open_ended[0] else float(upper[0]))
     return value, lower, upper
 
 
@@ -343,59 +354,80 @@ def _too_few(n, minimum, what="rows"):
 # --- drift -------------------------------------------------------------------------------------
 
 def _decile_counts(section, counts):
-    c = np.cumsum(counts)
-    inner = [c[i] for i in section["decile_edges"][1:-1]]
-    return np.diff(np.concatenate([[0], inner, [c[-1]]]))
+    """Counts on the decile bins (outer ones open) from counts on the window bins; COUNTS may
+    be a matrix, one window per row."""
+    c = np.cumsum(np.atleast_2d(counts), axis=1)
+    cuts = np.asarray(section["decile_edges"][1:-1], dtype=np.int64)
+    inner = c[:, cuts]
+    full = np.concatenate([np.zeros((len(c), 1)), inner, c[:, -1:]], axis=1)
+    return np.diff(full, axis=1)
 
 
-def numeric_drift(reference: ReferenceProfile, window: WindowAggregate, column: str, limits: Limits) -> list[dict]:
-    """PSI, JS distance and normalised Wasserstein of one numeric column (or the score)."""
+def numeric_drift(reference: ReferenceProfile, windows, column: str, limits: Limits) -> list[list[dict]]:
+    """PSI, JS distance and normalised Wasserstein of one numeric column (or the score), for
+    each of WINDOWS (one list of figures per window; computed on all windows at once)."""
     section = reference.numeric_section(column)
-    counts = window.numeric[column]["bins"]
     ref_counts = np.array(section["counts"])
-    n, m = int(counts.sum()), section["n"]
-    r_dec = _decile_counts(section, ref_counts)
+    counts = np.array([w.numeric[column]["bins"] for w in windows])
+    at_edges = np.array([w.numeric[column]["at_edges"] for w in windows])
+    n = counts.sum(axis=1)
+    m = section["n"]
+    r_dec = _decile_counts(section, ref_counts)[0]
     w_dec = _decile_counts(section, counts)
     bins = int((r_dec > 0).sum())
-    out = []
+    need = max(limits.min_rows, math.ceil(5 * m / r_dec[r_dec > 0].min()))
+    safe = np.maximum(n, 1)
+    scale = 1 / safe + 1 / m
+    q = _chi2_q95(max(bins - 1, 1))
+    psi_values = psi(r_dec, np.where(n[:, None] > 0, w_dec, 1))
+    js_values = js_distance(r_dec, np.where(n[:, None] > 0, w_dec, 1))
+    std = section["std"]
+    if std > 0:
+        w_values, w_lower, w_upper = wasserstein_binned(
+            reference.edges[column], ref_counts, section["at_edges"],
+            np.where(n[:, None] > 0, counts, 1), np.where(n[:, None] > 0, at_edges, 0))
+        w_values, w_lower, w_upper = w_values / std, w_lower / std, w_upper / std
     psi_limits = {"warn": limits.psi_warn, "alert": limits.psi_alert}
     js_limits = {"warn": limits.js_warn, "alert": limits.js_alert}
     w_limits = {"warn": limits.wasserstein_warn, "alert": limits.wasserstein_alert}
-    need = max(limits.min_rows, math.ceil(5 * m / r_dec[r_dec > 0].min()))
-    if n < need:
-        few = _too_few(n, need, "values")
-        out.append(_figure("psi", column, None, psi_limits, n, few, ["psi-rule-of-thumb", "psi-null"], n_reference=m))
-        out.append(_figure("js_distance", column, None, js_limits, n, few, ["jensen-shannon", "evidently-defaults"], n_reference=m))
-        out.append(_figure("wasserstein_normalised", column, None, w_limits, n, few, ["evidently-defaults", "wasserstein-null"], n_reference=m))
-        return out
-    scale = 1 / n + 1 / m
-    q = _chi2_q95(max(bins - 1, 1))
-    psi_null = q * scale
-    value = psi(r_dec, w_dec)
-    out.append(_figure("psi", column, value, psi_limits, n,
-                       distance_verdict(value, psi_null, limits.psi_warn, limits.psi_alert),
-                       ["psi-rule-of-thumb", "psi-null", "psi-epsilon", "quantile-grid"],
-                       n_reference=m, bins=bins, null_p95=_f(psi_null)))
-    js_null = math.sqrt(q * scale / (8 * math.log(2)))
-    value = js_distance(r_dec, w_dec)
-    out.append(_figure("js_distance", column, value, js_limits, n,
-                       distance_verdict(value, js_null, limits.js_warn, limits.js_alert),
-                       ["jensen-shannon", "evidently-defaults", "psi-null"], n_reference=m, bins=bins, null_p95=_f(js_null)))
-    std = section["std"]
-    if std <= 0:
-        out.append(_figure("wasserstein_normalised", column, None, w_limits, n,
-                           ("inconclusive", "the reference has no spread (standard deviation 0)"),
-                           ["evidently-defaults"], n_reference=m))
-        return out
-    value, lower, upper = wasserstein_binned(reference.edges[column], ref_counts, section["at_edges"],
-                                             counts, window.numeric[column]["at_edges"])
-    w_null = section["wasserstein_null_q95"] * math.sqrt(scale) / std
-    upper_n = None if upper is None else upper / std
-    out.append(_figure("wasserstein_normalised", column, value / std, w_limits, n,
-                       distance_verdict(value / std, w_null, limits.wasserstein_warn, limits.wasserstein_alert, upper=upper_n),
-                       ["evidently-defaults", "wasserstein-null", "wasserstein-binned"],
-                       n_reference=m, bounds=[_f(lower / std), _f(upper_n)], null_p95=_f(w_null),
-                       reference_std=_f(std)))
+    psi_sources = ["psi-rule-of-thumb", "psi-null", "psi-epsilon", "quantile-grid"]
+    js_sources = ["jensen-shannon", "evidently-defaults", "psi-null"]
+    w_sources = ["evidently-defaults", "wasserstein-null", "wasserstein-binned"]
+    out = []
+    for i in range(len(windows)):
+        ni = int(n[i])
+        if ni < need:
+            few = _too_few(ni, need, "values")
+            out.append([
+                _figure("psi", column, None, psi_limits, ni, few, psi_sources + ["minimum-sizes"], n_reference=m),
+                _figure("js_distance", column, None, js_limits, ni, few, js_sources + ["minimum-sizes"], n_reference=m),
+                _figure("wasserstein_normalised", column, None, w_limits, ni, few, w_sources + ["minimum-sizes"],
+                        n_reference=m),
+            ])
+            continue
+        psi_null = q * scale[i]
+        js_null = math.sqrt(psi_null / (8 * math.log(2)))
+        figures = [
+            _figure("psi", column, psi_values[i], psi_limits, ni,
+                    distance_verdict(float(psi_values[i]), psi_null, limits.psi_warn, limits.psi_alert),
+                    psi_sources, n_reference=m, bins=bins, null_p95=_f(psi_null)),
+            _figure("js_distance", column, js_values[i], js_limits, ni,
+                    distance_verdict(float(js_values[i]), js_null, limits.js_warn, limits.js_alert),
+                    js_sources, n_reference=m, bins=bins, null_p95=_f(js_null)),
+        ]
+        if std <= 0:
+            figures.append(_figure("wasserstein_normalised", column, None, w_limits, ni,
+                                   ("inconclusive", "the reference has no spread (standard deviation 0)"),
+                                   ["evidently-defaults"], n_reference=m))
+        else:
+            w_null = section["wasserstein_null_q95"] * math.sqrt(scale[i]) / std
+            upper = _f(w_upper[i])
+            figures.append(_figure("wasserstein_normalised", column, w_values[i], w_limits, ni,
+                                   distance_verdict(float(w_values[i]), w_null, limits.wasserstein_warn,
+                                                    limits.wasserstein_alert, upper=upper),
+                                   w_sources, n_reference=m, bounds=[_f(w_lower[i]), upper], null_p95=_f(w_null),
+                                   reference_std=_f(std)))
+        out.append(figures)
     return out
 
 
@@ -650,34 +682,52 @@ def window_evaluate(window: WindowAggregate, reference: ReferenceProfile, *, lim
     figures, the worst verdict, the counts of verdicts, the limits, the sources cited.
     WINDOW_DIGEST (``window.digest()``, which the store computes once) binds the document to
     the exact aggregate it was computed from."""
-    if window.reference.digest != reference.digest:
-        raise ValueError("the window was aggregated on another reference profile")
-    figures = []
+    return windows_evaluate([window], reference, limits=limits, gate=gate, intersections=intersections,
+                            window_digests=[window_digest])[0]
+
+
+def windows_evaluate(windows, reference: ReferenceProfile, *, limits: Limits = Limits(), gate: dict | None = None,
+                     intersections: tuple[tuple[str, ...], ...] = (), window_digests=None) -> list[dict]:
+    """``window_evaluate`` for many windows of one reference at once (the distances of each
+    column are computed for all windows together): one document per window, in order."""
+    windows = list(windows)
+    for window in windows:
+        if window.reference.digest != reference.digest:
+            raise ValueError("a window was aggregated on another reference profile")
+    digests = list(window_digests) if window_digests is not None else [None] * len(windows)
+    per_window = [[] for _ in windows]
     for name in reference.numeric_columns():
-        for figure in numeric_drift(reference, window, name, limits):
-            figure["role"] = "score" if name == reference.spec.score else "feature"
-            figures.append(figure)
-    for name in reference.spec.categorical:
-        figures.extend(categorical_drift(reference, window, name, limits))
-    figures.extend(integrity(reference, window, limits))
-    figures.extend(performance(reference, window, limits, gate))
-    figures.extend(fairness(reference, window, limits, intersections))
-    counts = {v: 0 for v in VERDICTS}
-    for f in figures:
-        counts[f["verdict"]] += 1
-    worst = max((f["verdict"] for f in figures), key=VERDICTS.index, default="inconclusive")
-    used = sorted({s for f in figures for s in f["sources"]})
-    return {
-        "format": EVALUATION_FORMAT,
-        "reference": reference.digest,
-        "window": {"start": window.start, "end": window.end, "rows": window.rows, "digest": window_digest},
-        "verdict": worst,
-        "verdicts": counts,
-        "statistics": figures,
-        "limits": asdict(limits),
-        "sources": {k: SOURCES[k] for k in used},
-        "libraries": {"numpy": np.__version__, "scipy": scipy.__version__},
-    }
+        role = "score" if name == reference.spec.score else "feature"
+        for figures, target in zip(numeric_drift(reference, windows, name, limits), per_window):
+            for figure in figures:
+                figure["role"] = role
+            target.extend(figures)
+    limits_json = asdict(limits)
+    libraries = {"numpy": np.__version__, "scipy": scipy.__version__}
+    docs = []
+    for window, figures, digest in zip(windows, per_window, digests):
+        for name in reference.spec.categorical:
+            figures.extend(categorical_drift(reference, window, name, limits))
+        figures.extend(integrity(reference, window, limits))
+        figures.extend(performance(reference, window, limits, gate))
+        figures.extend(fairness(reference, window, limits, intersections))
+        counts = {v: 0 for v in VERDICTS}
+        for f in figures:
+            counts[f["verdict"]] += 1
+        worst = max((f["verdict"] for f in figures), key=VERDICTS.index, default="inconclusive")
+        used = sorted({s for f in figures for s in f["sources"]})
+        docs.append({
+            "format": EVALUATION_FORMAT,
+            "reference": reference.digest,
+            "window": {"start": window.start, "end": window.end, "rows": window.rows, "digest": digest},
+            "verdict": worst,
+            "verdicts": counts,
+            "statistics": figures,
+            "limits": limits_json,
+            "sources": {k: SOURCES[k] for k in used},
+            "libraries": libraries,
+        })
+    return docs
 
 
 def window_quantiles(reference: ReferenceProfile, window: WindowAggregate, column: str, probabilities) -> list[dict]:
@@ -709,7 +759,7 @@ def window_quantiles(reference: ReferenceProfile, window: WindowAggregate, colum
 
 
 __all__ = [
-    "Limits", "SOURCES", "VERDICTS", "PSI_EPSILON", "window_evaluate", "wilson_interval", "psi", "js_distance",
+    "Limits", "SOURCES", "VERDICTS", "PSI_EPSILON", "window_evaluate", "windows_evaluate", "wilson_interval", "psi", "js_distance",
     "wasserstein_binned", "chi_square_homogeneity", "numeric_drift", "categorical_drift", "integrity",
     "performance", "fairness", "window_quantiles", "rate_verdict", "distance_verdict",
 ]
