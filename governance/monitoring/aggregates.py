@@ -357,7 +357,9 @@ def _numeric_profile(values: np.ndarray, invalid, *, column: str, spec: ProfileS
     lo, hi = float(finite.min()), float(finite.max())
     # Type 1 quantiles are observed values, so the grid edges sit on the values of a discrete
     # feature and its point masses are counted exactly at the edges (see ``bin_counts``).
-    quantiles = np.quantile(finite, np.linspace(0.0, 1.0, spec.grid + 1), method="inverted_cdf")
+    # k / grid is the double nearest each probability (linspace accumulates a rounding error,
+    # which moves type 1 quantiles that fall exactly on a jump).
+    quantiles = np.quantile(finite, np.arange(spec.grid + 1) / spec.grid, method="inverted_cdf")
     top = float(np.nextafter(hi, np.inf))
     grid = np.concatenate([np.unique(quantiles), [top]])
     tenths = np.unique(quantiles[:: spec.grid // 10])
