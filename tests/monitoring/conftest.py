@@ -1,5 +1,5 @@
 """The German credit set as the reference, scored by a real logistic regression, and a
-production stream made from it: rows resampled with a seed, one a day-and-a-bit apart over
+production stream made from it: rows resampled with a seed, ten minutes apart over
 six weekly windows, with credit_amount x 1.3 from the third week on."""
 
 from datetime import datetime, timedelta, timezone
@@ -65,14 +65,14 @@ def reference(reference_frame, spec):
 
 @pytest.fixture(scope="session")
 def production(german, credit_model):
-    """PRODUCTION_ROWS rows resampled from the German set (seed SEED), timestamps 2.4 hours
+    """PRODUCTION_ROWS rows resampled from the German set (seed SEED), timestamps ten minutes
     apart from ORIGIN (ISO 8601 with a +01:00 offset), credit_amount x 1.3 from SHIFT_FROM,
     scored by the model, with prediction ids and a name column that must never be read.
     Returns (frame, the label each prediction gets later, the datetimes)."""
     rng = np.random.default_rng(SEED)
     frame = german.iloc[rng.integers(0, len(german), PRODUCTION_ROWS)].reset_index(drop=True).drop(columns=["risk"])
     labels = german["risk"].to_numpy()[rng.integers(0, len(german), PRODUCTION_ROWS)]
-    moments = [ORIGIN + timedelta(hours=2.4 * i) for i in range(PRODUCTION_ROWS)]
+    moments = [ORIGIN + timedelta(minutes=10 * i) for i in range(PRODUCTION_ROWS)]
     shifted = np.array([m >= SHIFT_FROM for m in moments])
     frame["credit_amount"] = np.where(shifted, frame["credit_amount"] * 1.3, frame["credit_amount"])
     frame["score"] = credit_model.predict_proba(frame[list(CATEGORICAL + NUMERIC)])[:, 1]
