@@ -199,15 +199,27 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95):
 
 # --- the distances -----------------------------------------------------------------------------
 
+def _row_sums(terms: np.ndarray) -> np.ndarray:
+    """Correctly rounded sums (math.fsum) of each row: the same figure whatever the number of
+    windows evaluated together (numpy's reductions change their order with the shape)."""
+    terms = np.atleast_2d(terms)
+    return np.array([math.fsum(row) for row in terms.tolist()])
+
+
+def _scalar_or_rows(values: np.ndarray, single: bool):
+    return float(values[0]) if single else values
+
+
 def psi(reference_counts, window_counts, epsilon: float = PSI_EPSILON):
     """PSI of two count vectors on the same bins, proportions floored at EPSILON. WINDOW_COUNTS
     may be a matrix (one window per row): then one PSI per row."""
     r = np.asarray(reference_counts, float)
     w = np.asarray(window_counts, float)
+    single = w.ndim == 1
+    w = np.atleast_2d(w)
     r = np.maximum(r / r.sum(), epsilon)
-    w = np.maximum(w / w.sum(axis=-1, keepdims=True), epsilon)
-    out = np.sum((w - r) * np.log(w / r), axis=-1)
-    return float(out) if out.ndim == 0 else out
+    w = np.maximum(w / w.sum(axis=-1, keepdims=True), epsilon)  # sums of integer counts: exact
+    return _scalar_or_rows(_row_sums((w - r) * np.log(w / r)), single)
 
 
 def js_distance(reference_counts, window_counts):
@@ -215,14 +227,16 @@ def js_distance(reference_counts, window_counts):
     WINDOW_COUNTS when it is a matrix)."""
     p = np.asarray(reference_counts, float)
     q = np.asarray(window_counts, float)
+    single = q.ndim == 1
+    q = np.atleast_2d(q)
     p = p / p.sum()
     q = q / q.sum(axis=-1, keepdims=True)
     m = (p + q) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         kp = np.where(p > 0, p * np.log2(p / m), 0.0)
         kq = np.where(q > 0, q * np.log2(q / m), 0.0)
-    out = np.sqrt(np.maximum(0.0, (kp.sum(axis=-1) + kq.sum(axis=-1)) / 2))
-    return float(out) if out.ndim == 0 else out
+    out = np.sqrt(np.maximum(0.0, _row_sums(kp + kq) / 2))
+    return _scalar_or_rows(out, single)
 
 
 def wasserstein_binned(edges, reference_counts, reference_at_edges, window_counts, window_at_edges):
@@ -251,9 +265,9 @@ def wasserstein_binned(edges, reference_counts, reference_at_edges, window_count
     total = np.abs(d0) + np.abs(d1)
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = np.where(total > 0, (d0 * d0 + d1 * d1) / (2 * total), 0.0)
-    value = np.sum(widths * np.where(same, total / 2, crossing), axis=1)
-    lower = np.sum(widths * np.maximum(0.0, np.maximum(a0 - b1, b0 - a1)), axis=1)
-    upper = np.sum(widths * np.maximum(a1 - b0, b1 - a0), axis=1)
+    value = _row_sums(widths * np.where(same, total / 2, crossing))
+    lower = _row_sums(widths * np.maximum(0.0, np.maximum(a0 - b1, b0 - a1)))
+    upper = _row_sums(widths * np.maximum(a1 - b0, b1 - a0))
     open_ended = (w[:, 0] > 0) | (w[:, -1] > 0) | (r[0] > 0) | (r[-1] > 0)
     upper = np.where(open_ended, np.nan, upper)
     if single:
