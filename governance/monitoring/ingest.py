@@ -469,12 +469,13 @@ def ingest_batch(
         accepted_total += len(index)
         first, last = int(index.min()), int(index.max())
         if first == last:
-            order, groups = None, [(first, 0, len(index))]
+            groups = [(first, 0, len(index))]
         else:
-            order = np.argsort(index, kind="stable")
-            parsed, index = parsed.take(order), index[order]
-            if ids is not None:
-                ids = [ids[i] for i in order]
+            if (np.diff(index) < 0).any():  # rows not in time order: group them by window
+                order = np.argsort(index, kind="stable")
+                parsed, index = parsed.take(order), index[order]
+                if ids is not None:
+                    ids = [ids[i] for i in order]
             cuts = np.flatnonzero(np.diff(index)) + 1
             starts = np.concatenate([[0], cuts])
             stops = np.concatenate([cuts, [len(index)]])
