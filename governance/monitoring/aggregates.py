@@ -159,7 +159,9 @@ def category_text(value) -> str:
     return pc.cast(pa.array([value]), pa.string())[0].as_py()
 
 
-def _decoded(array):
+def decoded(array):
+    """ARRAY as one plain Arrow array: chunks combined, dictionaries decoded, large strings
+    as strings."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
@@ -176,7 +178,7 @@ def numeric_values(array, *, column: str, declared: bool, invalid=None):
     is missing); anything else is invalid (a type violation). A column of a type that can
     hold no number is an error when the file declares its types (Parquet, Arrow, a data
     frame) and a type violation per value when it does not (JSON lines)."""
-    array = _decoded(array)
+    array = decoded(array)
     t = array.type
     n = len(array)
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
@@ -205,7 +207,7 @@ def category_values(array, *, column: str, declared: bool, invalid=None):
 
     Text is taken as it is, integers and booleans as Arrow writes them, floating point values
     likewise (an integral float as an integer: 2.0 is "2"; NaN is missing)."""
-    array = _decoded(array)
+    array = decoded(array)
     t = array.type
     n = len(array)
     if pa.types.is_string(t):
@@ -408,6 +410,19 @@ def _wasserstein_null_q95(edges, counts, grid_start, grid_stop, rng) -> float:
     return float(np.quantile(integral, 0.95))
 
 
+def _binary_classes(array, column: str, positive, what: str) -> list:
+    """[the other class or None, the positive class] of a reference column that must hold a
+    binary WHAT (prediction or label) in every row."""
+    text, _ = category_values(array, column=column, declared=True)
+    if text.null_count:
+        raise ColumnError(column, f"has rows without a {what} in the reference", f"a {what} in every reference row")
+    positive = category_text(positive)
+    others = sorted(set(text.to_pylist()) - {positive})
+    if len(others) > 1:
+        raise ColumnError(column, "has more than two classes", f"a binary {what}")
+    return [others[0] if others else None, positive]
+
+
 def _as_table(frame):
     if isinstance(frame, pa.Table):
         return frame
@@ -501,21 +516,9 @@ class ReferenceProfile:
                                "labels": labels + [MISSING, UNSEEN]})
         prediction_classes = None
         if spec.prediction:
-            text, _ = category_values(columns[spec.prediction], column=spec.prediction, declared=True)
-            if text.null_count:
-                raise ColumnError(spec.prediction, "has empty predictions in the reference", "a prediction in every row")
-            positive = category_text(spec.positive_prediction)
-            others = sorted(set(text.to_pylist()) - {positive})
-            if len(others) > 1:
-                raise ColumnError(spec.prediction, "has more than two classes", "a binary prediction")
-            prediction_classes = [others[0] if others else None, positive]
-        label_text, _ = category_values(columns[spec.label], column=spec.label, declared=True)
-        if label_text.null_count:
-            raise ColumnError(spec.label, "has empty labels in the reference", "a label in every reference row")
-        positive_label = category_text(spec.positive_label)
-        other_labels = sorted(set(label_text.to_pylist()) - {positive_label})
-        if len(other_labels) > 1:
-            raise ColumnError(spec.label, "has more than two classes", "a binary label")
+            prediction_classes = _binary_classes(columns[spec.prediction], spec.prediction, spec.positive_prediction,
+                                                 "prediction")
+        label_classes = _binary_classes(columns[spec.label], spec.label, spec.positive_label, "label")
         doc = {
             "format": REFERENCE_FORMAT,
             "spec": spec.to_json(),
@@ -524,7 +527,7 @@ class ReferenceProfile:
             "score": score,
             "categorical": categorical,
             "prediction": {"classes": prediction_classes},
-            "label": {"classes": [other_labels[0] if other_labels else None, positive_label]},
+            "label": {"classes": label_classes},
             "groups": {"attributes": attributes, "counts": []},
             "quantile_method": QUANTILE_METHOD,
             "libraries": {"numpy": np.__version__, "pyarrow": pa.__version__},

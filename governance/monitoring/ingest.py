@@ -46,7 +46,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from .aggregates import ParsedRows, ReferenceProfile, WindowAggregate, parse_rows
+from .aggregates import ParsedRows, ReferenceProfile, WindowAggregate, decoded, parse_rows
 from .errors import BatchFormatError, ColumnError, DuplicateBatch, LabelError
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -262,6 +262,7 @@ def _json_value_columns(lines: list[bytes], wanted: list[str], roles: Mapping[st
         if not isinstance(record, dict):
             raise BatchFormatError(f"JSON line {first_line + i + 1} is not an object")
         records.append(record)
+    keys = dict.fromkeys(k for r in records for k in r)
     out = {}
     for name in wanted:
         raw = [r.get(name) for r in records]
@@ -294,7 +295,7 @@ def _json_value_columns(lines: list[bytes], wanted: list[str], roles: Mapping[st
             expected = "ISO 8601 text with a zone" if role == "timestamp" else "text or integers"
             raise ColumnError(name, "has values of the wrong type", expected)
         out[name] = (pa.array(text, pa.string()), invalid if invalid.any() else None)
-    return out, len(records)
+    return out, len(records), list(keys)
 
 
 def _jsonl_chunks(source, wanted: list[str], roles: Mapping[str, str], chunk_bytes: int):
@@ -324,8 +325,8 @@ def _jsonl_chunks(source, wanted: list[str], roles: Mapping[str, str], chunk_byt
                     columns = {c: table.column(c) for c in wanted if c in table.column_names}
                     n = table.num_rows
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    columns, n = _json_value_columns(lines, wanted, roles, line_number)
-                    for name in columns:
+                    columns, n, keys = _json_value_columns(lines, wanted, roles, line_number)
+                    for name in keys:
                         seen_columns.setdefault(name)
                 line_number += len(lines)
                 if n:
@@ -342,17 +343,14 @@ def _jsonl_chunks(source, wanted: list[str], roles: Mapping[str, str], chunk_byt
 
 def _timestamps_ns(value, column: str) -> np.ndarray:
     array, _ = value if isinstance(value, tuple) else (value, None)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+    array = decoded(array)
     t = array.type
     expected = "ISO 8601 times with a zone, e.g. 2024-03-01T10:00:00+01:00"
     if pa.types.is_timestamp(t):
         if t.tz is None:
             raise ColumnError(column, "holds times without a time zone", expected)
         array = pc.cast(array, pa.timestamp("ns", tz="UTC"), safe=False)
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+    elif pa.types.is_string(t):
         try:
             array = pc.cast(pc.utf8_trim_whitespace(array), pa.timestamp("ns", tz="UTC"))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -366,14 +364,11 @@ def _timestamps_ns(value, column: str) -> np.ndarray:
 
 def _prediction_ids(value, column: str) -> list[str]:
     array, invalid = value if isinstance(value, tuple) else (value, None)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+    array = decoded(array)
     t = array.type
     if pa.types.is_integer(t):
         array = pc.cast(array, pa.string())
-    elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+    elif not pa.types.is_string(t):
         raise ColumnError(column, f"is of type {t}", "prediction ids as text or integers")
     if array.null_count or (invalid is not None and invalid.any()):
         raise ColumnError(column, "has empty prediction ids", "a prediction id in every row")
