@@ -137,11 +137,18 @@ def _child_custos(batch: str, profile: str, with_join: bool, out: str, queue):
                                            "join_records": outcome.join_record_count}))
 
 
+def _reader(batch: str):
+    """The Parquet reader as ingest_batch opens it (no pre-buffering: a row group at a time)."""
+    import pyarrow.parquet as pq
+
+    from governance.monitoring.ingest import PARQUET_BUFFER
+
+    return pq.ParquetFile(batch, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+
+
 def _child_bare_histogram(batch: str, profile: str, queue):
     """Runs in its own process: read the same columns the same way, np.histogram each numeric
     column on the reference deciles; the digest of the file is taken too, as Custos does."""
-    import pyarrow.parquet as pq
-
     doc = json.loads(Path(profile).read_text())
     deciles = {}
     for name in FEATURES + ["score"]:
@@ -155,7 +162,7 @@ def _child_bare_histogram(batch: str, profile: str, queue):
             h.update(block)
     totals = {name: np.zeros(len(e) - 1, np.int64) for name, e in deciles.items()}
     rows = 0
-    for chunk in pq.ParquetFile(batch).iter_batches(batch_size=CHUNK_ROWS, columns=COLUMNS, use_threads=False):
+    for chunk in _reader(batch).iter_batches(batch_size=CHUNK_ROWS, columns=COLUMNS, use_threads=False):
         rows += chunk.num_rows
         for name, edges in deciles.items():
             totals[name] += np.histogram(chunk.column(name).to_numpy(), bins=edges)[0]
@@ -164,12 +171,10 @@ def _child_bare_histogram(batch: str, profile: str, queue):
 
 def _child_bare_hmac(batch: str, queue):
     """Runs in its own process: HMAC-SHA256 of every prediction id, read the same way."""
-    import pyarrow.parquet as pq
-
     base = _peak_mb()
     started = time.perf_counter()
     n = 0
-    for chunk in pq.ParquetFile(batch).iter_batches(batch_size=CHUNK_ROWS, columns=["pid"], use_threads=False):
+    for chunk in _reader(batch).iter_batches(batch_size=CHUNK_ROWS, columns=["pid"], use_threads=False):
         for pid in chunk.column("pid").to_pylist():
             hmac.new(KEY, pid.encode(), "sha256").hexdigest()
             n += 1

@@ -3,9 +3,10 @@
 A batch is CSV, Parquet or JSON lines with the reference's features, the score or the
 prediction, a timestamp and (when labels will follow) a prediction id; sensitive attributes
 are optional (absent: the rows fall in the attribute's ``(missing)`` group). It is read in
-chunks (pyarrow's streaming CSV reader, Parquet record batches, JSON lines in blocks of
-lines), each chunk is parsed and counted into the aggregate of its window, and dropped:
-memory is bounded by one chunk and the aggregates, not by the batch. Columns that the plan
+chunks (pyarrow's streaming CSV reader, Parquet record batches read without pre-buffering,
+JSON lines in blocks of lines), each chunk is parsed and counted into the aggregate of its
+window, and dropped: memory is bounded by one chunk (for Parquet, one row group) and the
+aggregates, not by the batch. Columns that the plan
 does not name are never parsed (CSV, Parquet) and are listed in the outcome by name.
 
 Windows are ``[origin + k * length, origin + (k + 1) * length)``, keyed by their start in
@@ -52,6 +53,7 @@ from .errors import BatchFormatError, ColumnError, DuplicateBatch, LabelError
 FORMATS = ("csv", "parquet", "jsonl")
 CHUNK_ROWS = 131_072
 CHUNK_BYTES = 8 << 20
+PARQUET_BUFFER = 1 << 20
 JOIN_SCHEMA = pa.schema([
     ("prediction", pa.string()),
     ("window", pa.string()),
@@ -230,7 +232,9 @@ def _csv_chunks(source, wanted: list[str], chunk_bytes: int):
 
 def _parquet_chunks(source, wanted: list[str], chunk_rows: int):
     try:
-        file = pq.ParquetFile(source)
+        # pre_buffer (pyarrow's default for this reader) caches every column chunk it will read,
+        # which held the whole file in memory; streamed column chunks keep it to a row group.
+        file = pq.ParquetFile(source, pre_buffer=False, buffer_size=PARQUET_BUFFER)
         schema = file.schema_arrow
     except (pa.ArrowInvalid, OSError):
         raise BatchFormatError("the file cannot be read as Parquet") from None
