@@ -24,6 +24,10 @@ start, the group cell index and the predicted class, and never the id itself.
 ``labels_apply`` takes those records and labels keyed by the same hash and moves each
 labelled row from its cell's "label unknown" count to its label's count.
 
+A duplicate *batch* (the same bytes again) is refused by its SHA-256 digest. Duplicate
+prediction ids within or across batches are not detected here, since that needs memory that
+grows with the batch: the store of join records keys them by hash and refuses a second one.
+
 Errors never quote a cell value: they name the column and what was expected, and no
 underlying parser message (which may quote the row) is chained.
 """
