@@ -352,6 +352,8 @@ def distance_verdict(value, null_p95, warn, alert, *, upper=None):
         return "inconclusive", (f"too few rows: sampling noise alone reaches {null_p95:.4g} "
                                 f"(95th percentile) >= the warn limit {warn:.4g}")
     if upper is not None and upper >= warn:
+        if math.isinf(upper):
+            return "inconclusive", "values lie beyond the outer bins, so the exact distance has no upper bound"
         return "inconclusive", f"the binned bounds reach {upper:.4g} >= the warn limit {warn:.4g}"
     return "ok", f"below the warn limit {warn:.4g}"
 
@@ -438,10 +440,11 @@ def numeric_drift(reference: ReferenceProfile, windows, column: str, limits: Lim
                                    ["evidently-defaults"], n_reference=m))
         else:
             w_null = section["wasserstein_null_q95"] * math.sqrt(scale[i]) / std
-            upper = _f(w_upper[i])
+            upper = _f(w_upper[i])  # None: values beyond the outer edges, the bound is open
             figures.append(_figure("wasserstein_normalised", column, w_values[i], w_limits, ni,
                                    distance_verdict(float(w_values[i]), w_null, limits.wasserstein_warn,
-                                                    limits.wasserstein_alert, upper=upper),
+                                                    limits.wasserstein_alert,
+                                                    upper=math.inf if upper is None else upper),
                                    w_sources, n_reference=m, bounds=[_f(w_lower[i]), upper], null_p95=_f(w_null),
                                    reference_std=_f(std)))
         out.append(figures)

@@ -19,6 +19,8 @@ from governance.monitoring.aggregates import ProfileSpec, ReferenceProfile
 from governance.monitoring.ingest import labels_apply, prediction_key
 from governance.monitoring.statistics import (
     PSI_EPSILON,
+    distance_verdict,
+    rate_verdict,
     SOURCES,
     Limits,
     chi_square_homogeneity,
@@ -145,6 +147,18 @@ def test_binned_wasserstein_bounds_hold_on_any_sample(seed, kind, scale, shift, 
         assert value == pytest.approx(exact, rel=1e-9, abs=1e-12) and upper - lower < 1e-9
 
 
+def test_a_value_beyond_the_outer_bins_leaves_the_bound_open_and_is_never_ok(reference, reference_frame):
+    """One value beyond the last extension edge (2**39 steps out) already forces a lower
+    bound far past the alert limit: the verdict is an alert although the upper bound is open."""
+    frame = reference_frame.astype({"credit_amount": float})
+    frame.loc[0, "credit_amount"] = 1e30  # beyond 2**40 extension steps above the maximum
+    doc = window_evaluate(window_of_rows(reference, frame), reference)
+    figure = _figure(doc, "wasserstein_normalised", "credit_amount")
+    assert figure["bounds"][1] is None and figure["verdict"] == "alert"
+    assert figure["bounds"][0] > figure["limits"]["alert"]
+    assert _figure(doc, "range_violations", "credit_amount")["count"] == 1
+
+
 def test_chi_square_equals_scipy_without_merging(reference, reference_frame, shifted, shifted_doc):
     categories = reference.doc["categorical"]["housing"]["categories"]
     table = np.array([reference_frame["housing"].value_counts().reindex(categories).to_numpy(),
@@ -256,6 +270,26 @@ def test_no_window_too_small_for_its_noise_is_ok(reference, reference_frame, see
         if figure["n"] < 100 and figure["statistic"] not in ("accuracy", "true_positive_rate", "false_positive_rate",
                                                              "precision"):
             assert figure["verdict"] != "ok"
+
+
+def test_verdict_rules():
+    # a rate whose bad side is up: alert only when the whole interval is past the alert limit
+    assert rate_verdict(0.08, 0.06, 0.10, 0.01, 0.05, higher_is_bad=True)[0] == "alert"
+    assert rate_verdict(0.06, 0.04, 0.08, 0.01, 0.05, higher_is_bad=True)[0] == "warn"
+    assert rate_verdict(0.001, 0.0, 0.009, 0.01, 0.05, higher_is_bad=True)[0] == "ok"
+    assert rate_verdict(0.001, 0.0, 0.03, 0.01, 0.05, higher_is_bad=True)[0] == "inconclusive"
+    # and down (performance, parity)
+    assert rate_verdict(0.6, 0.55, 0.65, 0.75, 0.70, higher_is_bad=False)[0] == "alert"
+    assert rate_verdict(0.85, 0.81, 0.89, 0.8, 0.8, higher_is_bad=False)[0] == "ok"
+    assert rate_verdict(0.85, 0.7, 0.95, 0.8, 0.8, higher_is_bad=False)[0] == "inconclusive"
+    # a distance: the null's 95th percentile guards both alert and ok
+    assert distance_verdict(0.3, 0.05, 0.1, 0.25)[0] == "alert"
+    assert distance_verdict(0.3, 0.4, 0.1, 0.25)[0] == "warn"
+    assert distance_verdict(0.05, 0.02, 0.1, 0.25)[0] == "ok"
+    assert distance_verdict(0.05, 0.12, 0.1, 0.25)[0] == "inconclusive"
+    assert distance_verdict(0.05, 0.02, 0.1, 0.25, upper=0.11)[0] == "inconclusive"
+    assert "no upper bound" in distance_verdict(0.05, 0.02, 0.1, 0.25, upper=math.inf)[1]
+    assert distance_verdict(None, None, 0.1, 0.25)[0] == "inconclusive"
 
 
 def test_integrity_rates(reference, shifted):
