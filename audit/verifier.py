@@ -24,6 +24,7 @@ printed), 2 for unusable input.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -259,8 +260,6 @@ def verify_bundle_file(path, trusted: list[Verifier], *, quiet: bool = False) ->
 
 def verify_report_file(path, trusted: list[Verifier], *, quiet: bool = False) -> int:
     """Verify the evidence bundle the report PDF at PATH carries and print the verdict; return the exit status."""
-    import hashlib
-
     # Imported here, so that a deploy job that carries only the files attestations need still runs.
     try:
         from .pdf import EVIDENCE_BUNDLE_NAME, PDFError, PDFFile

@@ -49,7 +49,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from audit.pdf import EVIDENCE_BUNDLE_NAME
+from audit.pdf import EVIDENCE_BUNDLE_NAME, PDFError, embedded_files, pdfa3b_problems
 
 PDF_VARIANT = "pdf/a-3b"
 ATTACHMENT_SCHEME = "custos-attachment"
@@ -199,6 +199,7 @@ def render_pdf(
         raise TypeError("metadata is a ReportMetadata and attachments are ReportAttachments.")
     stylesheets = tuple(stylesheets)
 
+    # WeasyPrint loads only where a report is rendered (a worker), never with Django (see above).
     from weasyprint import CSS, HTML, Attachment
     from weasyprint.urls import FatalURLFetchingError
 
@@ -242,6 +243,7 @@ def render_pdf(
 
 def renderer_versions() -> dict[str, str]:
     """The versions of what the bytes of a report depend on, besides its inputs and the fonts."""
+    # the renderer's own versions, on a worker (see above)
     import pydyf
     import weasyprint
     from weasyprint.text.ffi import pango
@@ -298,7 +300,7 @@ def _set_document_information(info, metadata: ReportMetadata, when: datetime) ->
 
 def _finish(pdf, metadata: ReportMetadata, attachments, when: datetime, digest: bytes) -> None:
     """Put right what WeasyPrint 70's PDF/A-3 writing leaves: /AF, relationships, XMP."""
-    import pydyf
+    import pydyf  # WeasyPrint's writer: loaded with it, only where a report is rendered
     import weasyprint
 
     def obj(reference):
@@ -382,8 +384,6 @@ def _check_written(pdf: bytes, attachments) -> None:
     A later WeasyPrint could change how it writes PDF/A-3 files: better to fail a rendering
     than to issue a report whose evidence the verifier cannot find.
     """
-    from audit.pdf import PDFError, embedded_files, pdfa3b_problems
-
     problems = pdfa3b_problems(pdf)
     try:
         carried = {f.name: f.sha256 for f in embedded_files(pdf)}
@@ -419,7 +419,7 @@ def _weasyprint_errors():
 @cache
 def _fetchers():
     """The URL fetchers reports use (classes built on first use: WeasyPrint loads lazily)."""
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
+    from weasyprint.urls import URLFetcher, URLFetcherResponse  # WeasyPrint loads lazily (see above)
 
     class ReportResources(URLFetcher):
         """Fetch data: URLs and files under the report's base directory, and nothing else."""

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+import config.celery  # noqa: F401  (the app a worker loads; tests call tasks directly, as a worker does)
 from audit.keys import generate_key_file
 from governance import storage
 from governance.rules import roles

@@ -55,8 +55,8 @@ def _explained(lines, node) -> bool:
     while n > 0:
         text = lines[n - 1].strip()
         code = text.split("#", 1)[0].strip()
-        if "#" in text and (not code or code.endswith(":")):
-            return True  # a comment line, or a comment on the block (try:, if ...:) the imports open
+        if "#" in text and (not code or code.endswith(":") or code.startswith(("import ", "from "))):
+            return True  # a comment line, on the group's first import, or on the block the imports open
         if code.startswith(("import ", "from ")) or code.endswith(("(", ",", ":")) or code in (")", ""):
             n -= 1
             continue

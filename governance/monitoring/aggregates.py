@@ -41,6 +41,7 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -861,8 +862,6 @@ def _count(value, path) -> int:
 
 
 def _is_utc_iso(text: str) -> bool:
-    from datetime import datetime
-
     if not text.endswith("Z"):
         return False
     try:

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from django.conf import settings
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+
+from governance.demo.credit import GERMAN_CREDIT_CSV
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from governance.monitoring.aggregates import GroupAttribute, ProfileSpec, ReferenceProfile, WindowAggregate, parse_rows
@@ -29,7 +30,7 @@ KEY = b"monitoring-test-join-key-32bytes"
 
 @pytest.fixture(scope="session")
 def german():
-    return pd.read_csv(settings.BASE_DIR / "governance" / "data" / "german_credit.csv")
+    return pd.read_csv(GERMAN_CREDIT_CSV)
 
 
 @pytest.fixture(scope="session")
