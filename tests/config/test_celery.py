@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROKER = os.environ.get("CUSTOS_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
