@@ -11,7 +11,8 @@ from http import HTTPStatus
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -25,6 +26,43 @@ class BodyTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."
     default_code = "payload_too_large"
+
+
+class ProblemSerializer(serializers.Serializer):
+    """An RFC 9457 problem details document, as every error of the API is."""
+
+    type = serializers.CharField(help_text="'about:blank'")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField(required=False, allow_null=True)
+    instance = serializers.CharField(required=False, help_text="The path of the request.")
+    code = serializers.CharField(required=False, help_text="A stable machine-readable code.")
+    errors = serializers.JSONField(required=False, help_text="Per field, the reasons it was refused.")
+
+
+PROBLEM_DESCRIPTIONS = {
+    400: "Invalid input (problem+json, with `errors` per field).",
+    401: "Not authenticated.",
+    403: "Not allowed (permission, unit or segregation of duties).",
+    404: "No such object in the caller's business units.",
+    409: "Conflicts with the state of things.",
+    413: "Larger than the configured limit.",
+    415: "Unsupported media type.",
+    422: "The Idempotency-Key was used for a different request.",
+    429: "Too many requests (Retry-After says when to come back).",
+}
+
+
+def problem_responses(*codes) -> dict:
+    """``extend_schema(responses=...)`` entries for the problem documents a view may answer with.
+
+    401 and 429 apply to every authenticated, throttled view and are always included.
+    """
+    wanted = sorted({401, 429, *codes})
+    return {
+        (code, PROBLEM_CONTENT_TYPE): OpenApiResponse(response=ProblemSerializer, description=PROBLEM_DESCRIPTIONS[code])
+        for code in wanted
+    }
 
 
 class Pagination(PageNumberPagination):

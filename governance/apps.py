@@ -13,11 +13,17 @@ class GovernanceConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .api import schema  # noqa: F401  (registers the OpenAPI description of bearer tokens)
+        from .admin.attention import register_panel
+        from .demo import register_demo_step
         from .rules.kinds import GovernanceKind
         from .services.access import role_permissions_sync
         from .storage import load_secret_key
 
         register_kinds(GovernanceKind)
+        register_panel("releases", template="admin/governance/releaserequest/attention_panel.html",
+                       context="governance.templatetags.release_admin.release_attention", order=10)
+        for order, step in enumerate(("users_and_units", "registry_data", "gate_runs", "releases")):
+            register_demo_step(f"governance.demo.steps.{step}", order=10 * (order + 1))
         post_migrate.connect(role_permissions_sync, dispatch_uid="custos.role_permissions_sync")
 
         # Without them every upload and subject lookup fails: say so as "storage_keys": "fail"

@@ -1,7 +1,7 @@
 """Demo data for a first run (``manage.py demo``): idempotent, safe to run twice.
 
-Each step is a function taking the command's ``out`` (a writer) and returning nothing; later
-features append their step to STEPS.
+Each step is a function taking the command's ``out`` (a writer) and returning nothing; the
+steps are registered by name and order in ``GovernanceConfig.ready()`` (``governance.demo``).
 """
 
 import json
@@ -89,7 +89,7 @@ def users_and_units(out, *, reset_passwords=False):
             out(f"  {username:18} {role or 'superuser':22} (exists; password shown when created)")
 
 
-STEPS = [users_and_units]
+
 
 
 DEMO_DATA_ATTRIBUTION = (
@@ -163,10 +163,8 @@ def registry_data(out, **kwargs):
         out(f"  registry: credit-scoring {version} ({params['estimator']}) sha256 {mv.artifact_sha256[:16]}…")
 
 
-STEPS.append(registry_data)
 
 
-STEPS.append(gate_runs)
 
 
 def releases(out):
@@ -216,6 +214,3 @@ def releases(out):
         f"  verify it offline: python -m audit.verifier --attestation {envelope_file} "
         f"--key '{signing_key().verifier_key}' --artifact {artifact_path(passing.artifact_path)}"
     )
-
-
-STEPS.append(releases)

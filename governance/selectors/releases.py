@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.http import Http404
+from django.utils.module_loading import import_string
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from ..models import Approval, BusinessUnit, MLModel, ModelVersion, ReleaseRequest
@@ -53,6 +54,16 @@ def model_version_find(*, user, model: str, version: str, business_unit: str | N
     return found[0]
 
 
+_STATUS_FACTS: dict[str, str] = {}
+
+
+def register_status_fact(name: str, fact: str) -> None:
+    """Add NAME to every release-status answer: the dotted path FACT names a function
+    ``(model_version_id, environment) -> JSON value`` (an app above governance, such as
+    monitoring, tells deploy jobs its view of the version this way)."""
+    _STATUS_FACTS[name] = fact
+
+
 def release_status(*, user, model: str, version: str, environment: str, business_unit: str | None = None) -> dict:
     """Is VERSION of MODEL approved for ENVIRONMENT? The latest request decides.
 
@@ -96,7 +107,7 @@ def release_status(*, user, model: str, version: str, environment: str, business
                          AND gop.object_pk = CAST(bu.id AS varchar(255))))"""
         params += [user.pk, *roles, user.pk, unit_type.pk, codename, user.pk, unit_type.pk, codename]
     sql = f"""
-        SELECT m.name, mv.version, bu.slug, mv.artifact_sha256, r.id, r.state, r.attestation
+        SELECT m.name, mv.version, bu.slug, mv.artifact_sha256, r.id, r.state, r.attestation, mv.id
         FROM {t["ModelVersion"]} mv
         JOIN {t["MLModel"]} m ON m.id = mv.model_id
         JOIN {t["BusinessUnit"]} bu ON bu.id = m.business_unit_id
@@ -110,11 +121,11 @@ def release_status(*, user, model: str, version: str, environment: str, business
         rows = cursor.fetchall()
     if len(rows) != 1:
         raise Http404("No such model version." if not rows else "Several units have this model; name the business_unit.")
-    name, version, unit_slug, sha256, release_id, state, attestation = rows[0]
+    name, version, unit_slug, sha256, release_id, state, attestation, model_version_id = rows[0]
     approved = state == State.APPROVED
     if approved:
         attestation = ReleaseRequest._meta.get_field("attestation").from_db_value(attestation, None, connection)
-    return {
+    answer = {
         "approved": approved,
         "state": state,
         "release_id": release_id,
@@ -124,6 +135,9 @@ def release_status(*, user, model: str, version: str, environment: str, business
         "artifact_sha256": sha256,
         "attestation": attestation if approved else None,
     }
+    for fact_name, fact in _STATUS_FACTS.items():
+        answer[fact_name] = import_string(fact)(model_version_id, environment)
+    return answer
 
 
 def releases_needing_attention(*, user) -> dict:

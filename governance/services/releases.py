@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from audit.attestation import sign_statement, statement
 from audit.canonical import canonical_json
@@ -40,6 +41,17 @@ from ..rules.releases import Action, ApprovalRule, Decision, RecordedDecision, S
 from ..selectors.gates import gate_policy_for_model
 from .gates import _gate_run_submit
 from .guards import recorded_user, require
+
+
+_APPROVAL_HOOKS: list[str] = []
+
+
+def register_approval_hook(hook: str) -> None:
+    """Call the function at dotted path HOOK as ``hook(release=..., actor=...)`` when a release is
+    approved, inside the approving transaction: an app above governance (monitoring, which makes
+    the version's monitoring plan) acts on approvals without governance importing it."""
+    if hook not in _APPROVAL_HOOKS:
+        _APPROVAL_HOOKS.append(hook)
 
 
 class ReleaseConflict(Conflict):
@@ -422,6 +434,8 @@ def _approve(release: ReleaseRequest, *, actor) -> None:
         actor=actor,
         sealed=True,  # the attestation cites its seq
     )
+    for hook in _APPROVAL_HOOKS:
+        import_string(hook)(release=release, actor=actor)
     release_id = release.pk
     # The checkpoint must cover the approval, so it is signed (and exported) after the commit.
     transaction.on_commit(lambda: release_attestation_issue(release=ReleaseRequest.objects.get(pk=release_id)), robust=True)

@@ -2,7 +2,7 @@
 
 from config.commands import CustosCommand
 
-from ...demo.steps import STEPS
+from ...demo import demo_steps
 
 
 class Command(CustosCommand):
@@ -13,7 +13,7 @@ class Command(CustosCommand):
 
     def handle(self, *args, reset_passwords=False, **opts):
         self.stdout.write("Demo users (passwords are shown once, when created):")
-        for step in STEPS:
+        for step in demo_steps():
             kwargs = {"reset_passwords": reset_passwords} if step.__name__ == "users_and_units" else {}
             step(self.stdout.write, **kwargs)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
