@@ -13,7 +13,7 @@ class GovernanceConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .api import schema  # noqa: F401  (registers the OpenAPI description of bearer tokens)
-        from .admin.attention import register_panel
+        from .templatetags.attention import register_panel
         from .demo import register_demo_step
         from .rules.kinds import GovernanceKind
         from .services.access import role_permissions_sync

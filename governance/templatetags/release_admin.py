@@ -4,7 +4,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
-from ..admin.attention import panels_for
+from .attention import panels_for
 from ..selectors.releases import releases_needing_attention
 
 register = template.Library()
