@@ -1,5 +1,6 @@
 """Offline verifier of Custos evidence bundles: ``python -m audit.verifier BUNDLE --key VKEY``,
-and of release attestations: ``python -m audit.verifier --attestation FILE --key VKEY --artifact MODEL_FILE``.
+and of release attestations: ``python -m audit.verifier --attestation FILE --key VKEY --artifact MODEL_FILE
+--environment ENV [--model NAME] [--model-version VERSION]``.
 
 Needs only the Python standard library and ``cryptography``: no Django, no database, no
 network. It checks that the bundle's checkpoint is signed by a key you trust (``--key``, the
@@ -9,7 +10,8 @@ bundle, that all entries chain and hash to its root), and that every entry is si
 ledger key active at its position, as declared by the key entries the bundle carries.
 
 With ``--attestation`` it checks that the DSSE envelope (docs/attestation.md) is signed by a
-trusted key and that MODEL_FILE's SHA-256 is the artifact digest it attests.
+trusted key, that MODEL_FILE's SHA-256 is the artifact digest it attests, and that it approves
+the release for ENV (and of model NAME, version VERSION, when given).
 
 Exit status: 0 when everything verifies, 1 when something does not (the first failure is
 printed), 2 for unusable input.
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import merkle
-from .attestation import AttestationError, load_envelope, verify_artifact
+from .attestation import AttestationError, load_envelope, release_facts, verify_release
 from .chain import KEY_REGISTERED, KEY_ROTATED, ChainError, ChainVerifier, declared_keys, unb64
 from .note import NoteError, Verifier, open_checkpoint, parse_verifier_key
 
@@ -168,19 +170,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--attestation", metavar="FILE", help="A release attestation (DSSE envelope) to verify instead.")
     parser.add_argument("--artifact", metavar="MODEL_FILE", help="With --attestation: the model file it must be about.")
+    parser.add_argument(
+        "--environment",
+        metavar="ENV",
+        help="With --attestation (required): the environment being deployed to; the attestation must approve it.",
+    )
+    parser.add_argument("--model", metavar="NAME", help="With --attestation: the model name the release must be of.")
+    parser.add_argument(
+        "--model-version", metavar="VERSION", help="With --attestation: the model version the release must be of."
+    )
     parser.add_argument("--quiet", action="store_true", help="Print only the verdict.")
     return parser
 
 
-def verify_attestation_files(attestation: str, artifact: str, trusted: list[Verifier]) -> int:
-    """Verify a release attestation against the model file about to be deployed; return the exit status."""
+def verify_attestation_files(
+    attestation: str,
+    artifact: str,
+    trusted: list[Verifier],
+    *,
+    environment: str,
+    model: str | None = None,
+    version: str | None = None,
+) -> int:
+    """Verify a release attestation against the model file about to be deployed to ENVIRONMENT; return the exit status."""
     try:
         envelope = load_envelope(attestation)
     except (OSError, AttestationError) as exc:
         print(f"cannot read attestation {attestation}: {exc}", file=sys.stderr)
         return 2
     try:
-        stmt = verify_artifact(envelope, trusted, artifact)
+        stmt = verify_release(envelope, trusted, artifact, environment=environment, model=model, version=version)
     except OSError as exc:
         print(f"cannot read artifact {artifact}: {exc}", file=sys.stderr)
         return 2
@@ -188,10 +207,11 @@ def verify_attestation_files(attestation: str, artifact: str, trusted: list[Veri
         print(f"FAILED: {exc}")
         return 1
     pred = stmt.get("predicate", {})
+    facts = release_facts(stmt)
     subject = stmt["subject"][0]
     print(
-        f"OK: {subject.get('name')} sha256:{subject['digest']['sha256']} is approved for "
-        f"{pred.get('environment')} (release {pred.get('release_id')})"
+        f"OK: {subject.get('name')} sha256:{subject['digest']['sha256']} (model {facts['model']!r} version "
+        f"{facts['version']!r}) is approved for {facts['environment']} (release {pred.get('release_id')})"
     )
     return 0
 
@@ -209,7 +229,24 @@ def main(argv=None) -> int:
         if not args.artifact or args.bundle:
             print("--attestation needs --artifact MODEL_FILE and no BUNDLE", file=sys.stderr)
             return 2
-        return verify_attestation_files(args.attestation, args.artifact, trusted)
+        if not args.environment:
+            print(
+                "--attestation needs --environment ENV, the environment you are deploying to: an attestation "
+                "approves one environment only (a staging approval is no approval for production)",
+                file=sys.stderr,
+            )
+            return 2
+        return verify_attestation_files(
+            args.attestation,
+            args.artifact,
+            trusted,
+            environment=args.environment,
+            model=args.model,
+            version=args.model_version,
+        )
+    if args.environment or args.model or args.model_version or args.artifact:
+        print("--artifact, --environment, --model and --model-version go with --attestation", file=sys.stderr)
+        return 2
     if args.bundle is None:
         parser.print_usage(sys.stderr)
         print("nothing to verify: give a BUNDLE, or --attestation FILE --artifact MODEL_FILE", file=sys.stderr)
