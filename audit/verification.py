@@ -50,6 +50,21 @@ class VerifyResult:
         return self.error is None
 
 
+def _as_bytes(value) -> bytes | None:
+    """VALUE if a binary column holds bytes, else None (SQLite lets an owner store any type in any column)."""
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What reading a row an owner filled with values of the wrong type raises (SQLite keeps any
+# type in any column; a payload may hold an integer RFC 8785 cannot sign): reported as a
+# tampered row, never a traceback.
+UNREADABLE = (TypeError, ValueError, AttributeError)
+
+
 def _stored_rows():
     fields = ("seq", "created_at", "kind", "subject", "actor", "payload", "prev_hash", "entry_hash", "signature", "key_id")
     return LedgerEntry.objects.order_by("seq").values_list(*fields).iterator(chunk_size=CHUNK)
@@ -92,29 +107,40 @@ def ledger_verify(*, external_checkpoints=(), progress=None) -> VerifyResult:
         total = head.size if head else 0
         verifier = ChainVerifier(want_roots=[c.size for *_, c in external])
         nodes = StoredTree()
-        checkpoints = StoredCheckpoints(origin=settings.CUSTOS_LOG_ORIGIN)
         rows = _stored_rows()
         try:
+            checkpoints = StoredCheckpoints(origin=settings.CUSTOS_LOG_ORIGIN)
             checkpoints.after_entry(verifier, None)
             deferred = []
-            for seq, created_at, kind, subject, actor, payload, prev, entry_hash, signature, key_id in rows:
-                content = entry_content(
-                    seq=seq,
-                    created_at=created_at,
-                    kind=kind,
-                    subject=subject,
-                    actor=actor,
-                    payload=payload,
-                    prev_hash=bytes(prev),
-                    key_id=key_id,
-                )
-                verifier.add(
-                    canonical=canonical_json(content),
-                    entry_hash=bytes(entry_hash),
-                    signature=bytes(signature),
-                    key_id=key_id,
-                    seq=seq,
-                )
+            while True:
+                try:
+                    row = next(rows, None)
+                    if row is None:
+                        break
+                    seq, created_at, kind, subject, actor, payload, prev, entry_hash, signature, key_id = row
+                    content = entry_content(
+                        seq=seq,
+                        created_at=created_at,
+                        kind=kind,
+                        subject=subject,
+                        actor=actor,
+                        payload=payload,
+                        prev_hash=bytes(prev),
+                        key_id=key_id,
+                    )
+                    verifier.add(
+                        canonical=canonical_json(content),
+                        entry_hash=bytes(entry_hash),
+                        signature=bytes(signature),
+                        key_id=key_id,
+                        seq=seq,
+                    )
+                except UNREADABLE as exc:
+                    raise ChainError(
+                        verifier.size,
+                        f"the stored row in its place is not a well-formed entry (the row was altered: "
+                        f"{type(exc).__name__}: {exc})",
+                    ) from exc
                 # The nodes an entry completes are compared after the next entry is in, so that an
                 # entry re-signed with the ledger's key is named by the chain break it causes.
                 nodes.check_all(deferred)
@@ -188,7 +214,12 @@ class StoredTree:
             .order_by("id")
             .values_list("id", "hash")[: self.chunk]
         )
-        return deque((node_position(node_id)[1], bytes(h)) for node_id, h in rows)
+        page = deque()
+        for node_id, h in rows:
+            if not _is_int(node_id):
+                raise ChainError(None, f"tree node id {node_id!r} is stored, but there is no such node in any tree")
+            page.append((node_position(node_id)[1], _as_bytes(h)))
+        return page
 
     def finish(self, size: int) -> None:
         """After the last entry: raise ChainError if a node is stored that the tree of SIZE entries lacks."""
@@ -199,9 +230,9 @@ class StoredTree:
         stray = TreeNode.objects.filter(outside).order_by("id").values_list("id", flat=True).first()
         if stray is None:
             return
+        if not _is_int(stray) or stray < 0:
+            raise ChainError(None, f"tree node id {stray!r} is stored, but there is no such node in any tree")
         level, index = node_position(stray)
-        if stray < 0:
-            raise ChainError(None, f"tree node id {stray} is stored, but there is no such node in any tree")
         raise ChainError(
             None,
             f"tree node (level {level}, index {index}) is stored, but a tree of {size} entries has no such node"
@@ -235,10 +266,16 @@ class StoredCheckpoints:
             rows = Checkpoint.objects.order_by("tree_size")
             if self.last is not None:
                 rows = rows.filter(tree_size__gt=self.last)
-            self.page.extend(rows.values_list(*self.COLUMNS)[: self.chunk])
+            try:
+                self.page.extend(rows.values_list(*self.COLUMNS)[: self.chunk])
+            except UNREADABLE as exc:
+                after = "" if self.last is None else f" after size {self.last}"
+                raise ChainError(None, f"the stored checkpoints{after} cannot be read (a row was altered: {exc})") from exc
         if not self.page:
             return None
         row = self.page.popleft()
+        if not _is_int(row[0]):
+            raise ChainError(None, f"stored checkpoint at size {row[0]!r}: no tree has that size")
         self.last = row[0]
         return row
 
@@ -276,8 +313,10 @@ class StoredCheckpoints:
         expected = checkpoint_text(self.origin, size, verifier.root)
         if text != expected:
             raise ChainError(None, f"{name}: its note {self._difference(text, size, verifier.root)}")
-        if bytes(root) != verifier.root:
+        if _as_bytes(root) != verifier.root:
             raise ChainError(None, f"{name}: its root_hash column disagrees with its signed note")
+        if not isinstance(signed_at, datetime):
+            raise ChainError(None, f"{name}: its time {signed_at!r} is not a time (the row was altered)")
         if last_entry_time is not None and signed_at < last_entry_time - CLOCK_TOLERANCE:
             raise ChainError(
                 None,
@@ -347,10 +386,10 @@ def _check_head(verifier, head):
         return
     if head.size != n:
         raise ChainError(None, f"the head row's size is {head.size}, but the ledger holds {n} entries")
-    if bytes(head.last_hash) != verifier.prev:
+    if _as_bytes(head.last_hash) != verifier.prev:
         last = f"the hash of entry {n - 1}" if n else "32 zero bytes (the ledger is empty)"
         raise ChainError(None, f"the head row's last_hash is not {last}")
-    if head.frontier_hashes() != verifier.frontier:
+    if _as_bytes(head.frontier) != b"".join(verifier.frontier):
         raise ChainError(None, f"the head row's frontier is not the right border of the tree of {n} entries")
     if head.key_id != (verifier.active or ""):
         raise ChainError(

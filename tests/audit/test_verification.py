@@ -327,12 +327,49 @@ def test_every_head_field_is_checked_and_named(ledger, verify, column, value, na
     assert not ok and "head" in message and named in message
 
 
+def test_a_payload_no_signer_could_have_signed_is_named_not_a_crash(ledger, verify):
+    """JSON allows 2**53; RFC 8785 cannot serialise it, so no entry ever held it: found by the property test."""
+    with owner_bypass():
+        raw("UPDATE audit_ledgerentry SET payload = %s WHERE seq = 3", [json.dumps({"i": 2**53})])
+    ok, message = verify()
+    assert not ok and "entry 3:" in message and "not a well-formed entry" in message
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL refuses a value of the wrong type for a column")
+@pytest.mark.parametrize(
+    "sql, params, named",
+    [
+        ("UPDATE audit_ledgerentry SET created_at = 'garbage' WHERE seq = 2", [], "entry 2: the stored row"),
+        ("UPDATE audit_ledgerentry SET signature = 'text' WHERE seq = 2", [], "entry 2: the stored row"),
+        ("UPDATE audit_treenode SET id = %s WHERE id = %s", [TreeNode.node_id(1, 3) + 0.5, TreeNode.node_id(1, 3)],
+         "tree node id 281474976710659.5"),
+        ("UPDATE audit_treenode SET hash = 'text' WHERE id = %s", [TreeNode.node_id(2, 1)], "(level 2, index 1)"),
+        ("UPDATE audit_checkpoint SET tree_size = 'ten'", [], "checkpoint at size 'ten'"),
+        ("UPDATE audit_checkpoint SET created_at = 'soon'", [], "checkpoint at size 10: its time None is not a time"),
+        ("UPDATE audit_ledgerhead SET frontier = 'text'", [], "the head row's frontier"),
+    ],
+    ids=["entry-time", "entry-signature", "node-id-float", "node-hash-text", "checkpoint-size", "checkpoint-time",
+         "head-frontier"],
+)
+def test_values_of_the_wrong_type_are_named_not_a_crash(ledger, verify, sql, params, named):
+    with owner_bypass():
+        raw(sql, params)
+    ok, message = verify()
+    assert not ok and named in message, message
+
+
 # --- the property: any single change a database owner makes behind the triggers is caught --------
 
 ENTRY_COLUMNS = ["seq", "created_at", "kind", "subject", "actor", "payload", "prev_hash", "entry_hash", "signature", "key_id"]
 CHECKPOINT_COLUMNS = ["tree_size", "root_hash", "note", "key_id", "created_at"]
 HEAD_COLUMNS = ["size", "last_hash", "frontier", "key_id"]
 WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.:_-", min_size=1, max_size=20)
+LETTERS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)  # never read as a number
+
+
+def _maybe_wrong_type(draw, new, wrong):
+    """On SQLite, which keeps any type in any column, sometimes a value of another type instead."""
+    return draw(st.sampled_from([new, draw(wrong)])) if connection.vendor == "sqlite" else new
 
 
 def _grow_to(size):
@@ -374,6 +411,7 @@ def _alter_node(draw, size):
     node_id = draw(st.sampled_from(sorted(nodes)))
     if how == "hash":
         new = _different(draw, st.binary(min_size=0, max_size=40), nodes[node_id])
+        new = _maybe_wrong_type(draw, new, LETTERS | st.integers())
         raw("UPDATE audit_treenode SET hash = %s WHERE id = %s", [new, node_id])
         return [_node_name(node_id), "altered"]
     if how == "delete":
@@ -390,20 +428,24 @@ def _alter_entry(draw, size):
     old = getattr(entry, column)
     if column == "seq":
         new = draw(st.integers(size, size + 50) | st.integers(-50, -1))
+        new = _maybe_wrong_type(draw, new, LETTERS | st.floats(-50, size + 50).filter(lambda f: not f.is_integer()))
     elif column == "created_at":
         new = old + timedelta(microseconds=draw(st.integers(-10**12, 10**12).filter(bool)))
+        if connection.vendor == "sqlite":
+            new = new.replace(tzinfo=None).isoformat(" ")  # Django stores naive UTC text on SQLite
+        new = _maybe_wrong_type(draw, new, LETTERS | st.integers() | st.binary(max_size=8))
     elif column in ("kind", "subject", "actor"):
-        new = _different(draw, WORDS, old)
+        new = _maybe_wrong_type(draw, _different(draw, WORDS, old), st.integers() | st.binary(max_size=8))
     elif column == "key_id":
         new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=8, max_size=8), old)
-    elif column == "payload":
+        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
+    elif column == "payload":  # an integer past 2**53 is JSON, but not signable under RFC 8785
         new = json.dumps({**old, draw(WORDS): draw(st.integers() | WORDS | st.booleans())})
     else:
         new = _different(draw, st.binary(min_size=0, max_size=80), bytes(old))
-    if column == "created_at" and connection.vendor == "sqlite":
-        new = new.replace(tzinfo=None).isoformat(" ")  # Django stores naive UTC text on SQLite
+        new = _maybe_wrong_type(draw, new, LETTERS | st.integers())
     raw(f"UPDATE audit_ledgerentry SET {column} = %s WHERE seq = %s", [new, seq])
-    return [re.compile(rf"\bentry {seq}\b|{new}" if column == "seq" else rf"\bentry {seq}:")]
+    return [re.compile(rf"\bentry {seq}\b|{re.escape(str(new))}" if column == "seq" else rf"\bentry {seq}:")]
 
 
 def _alter_checkpoint(draw, size):
@@ -411,17 +453,23 @@ def _alter_checkpoint(draw, size):
     at = draw(st.sampled_from(sorted(sizes)))
     column = draw(st.sampled_from(CHECKPOINT_COLUMNS))
     (note, key_id, created_at) = Checkpoint.objects.filter(tree_size=at).values_list("note", "key_id", "created_at")[0]
-    named = at
+    named = f"checkpoint at size {at}"
     if column == "tree_size":
-        new = named = draw(st.integers(0, size + 5).filter(lambda s: s not in sizes))
+        new = draw(st.integers(0, size + 5).filter(lambda s: s not in sizes))
+        new = _maybe_wrong_type(draw, new, LETTERS | st.floats(0, size + 5).filter(lambda f: not f.is_integer()))
+        named = f"checkpoint at size {new!r}"
     elif column == "root_hash":
-        new = draw(st.binary(min_size=0, max_size=40))
+        new = _maybe_wrong_type(draw, draw(st.binary(min_size=0, max_size=40)), LETTERS | st.integers())
     elif column == "key_id":
         new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=8, max_size=8), key_id)
+        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
     elif column == "created_at":
         new = created_at + timedelta(days=draw(st.integers(1, 1000)) * draw(st.sampled_from([-1, 1])))
         if connection.vendor == "sqlite":
             new = new.replace(tzinfo=None).isoformat(" ")
+        wrong = _maybe_wrong_type(draw, new, LETTERS | st.integers())
+        if wrong != new:  # Django cannot convert the row back: the message names the checkpoints, not the row
+            new, named = wrong, "checkpoint"
     else:
         how = draw(st.sampled_from(["char", "extension", "signature"]))
         if how == "char":
@@ -432,20 +480,24 @@ def _alter_checkpoint(draw, size):
             new = f"{text}\n{draw(WORDS)}\n\n{sigs}"
         else:  # a second signature by a key nobody checks
             new = note + f"\u2014 {draw(WORDS)} {base64.b64encode(draw(st.binary(min_size=5, max_size=72))).decode()}\n"
+    if column == "note":
+        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
     raw(f"UPDATE audit_checkpoint SET {column} = %s WHERE tree_size = %s", [new, at])
-    return [f"checkpoint at size {named}"]
+    return [named]
 
 
 def _alter_head(draw, size):
     column = draw(st.sampled_from(HEAD_COLUMNS))
     old = LedgerHead.objects.values_list(column, flat=True).get(id=1)
     if column == "size":
-        new = _different(draw, st.integers(-3, size + 5), old)
+        new = _maybe_wrong_type(draw, _different(draw, st.integers(-3, size + 5), old), LETTERS)
     elif column == "key_id":
         new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=0, max_size=8), old)
+        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
     else:
         new = _different(draw, st.binary(min_size=0, max_size=32 * (size.bit_length() + 1)), bytes(old))
-    LedgerHead.objects.filter(id=1).update(**{column: new})
+        new = _maybe_wrong_type(draw, new, LETTERS | st.integers())
+    raw(f"UPDATE audit_ledgerhead SET {column} = %s WHERE id = 1", [new])
     return ["head", {"size": "size", "last_hash": "last_hash", "frontier": "frontier", "key_id": "key"}[column]]
 
 
