@@ -113,7 +113,7 @@ def verify_envelope(envelope, verifiers: list[Verifier]) -> dict:
         raise AttestationError("No signature verifies with the given key(s).")
     try:
         stmt = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise AttestationError(f"The signed payload is not JSON: {exc}") from None
     if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:
         raise AttestationError(f"The payload is not an in-toto Statement v1 ({STATEMENT_TYPE}).")
@@ -184,7 +184,7 @@ def load_envelope(path) -> dict:
     """Read an envelope from PATH: a bare DSSE envelope, or the release-status answer saved whole."""
     try:
         data = json.loads(Path(path).read_text())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # json recurses per level: a deep file is unusable input
         raise AttestationError(f"{path} is not JSON: {exc}") from None
     if isinstance(data, dict) and "payload" not in data and isinstance(data.get("attestation"), dict):
         data = data["attestation"]

@@ -376,7 +376,7 @@ def verify_bundle_file(path, trusted: list[Verifier], *, quiet: bool = False) ->
     """Verify the bundle at PATH and print the verdict; return the exit status."""
     try:
         bundle = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # json recurses per level: a deep file is unusable input
         print(f"cannot read bundle {path}: {exc}", file=sys.stderr)
         return 2
     try:

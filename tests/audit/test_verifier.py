@@ -302,3 +302,16 @@ def test_bundles_exported_before_the_header_checks_still_verify(name):
         assert "OK: 9 entries verified (inclusion proofs)" in result.stdout
     else:
         assert "OK: 11 entries verified (complete chain)" in result.stdout
+
+
+def test_a_deeply_nested_file_is_unusable_input_not_a_crash(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    bundle = run_offline(deep, "--key", signing_key().verifier_key)
+    assert bundle.returncode == 2 and "cannot read bundle" in bundle.stderr and "Traceback" not in bundle.stderr
+    artifact = tmp_path / "model.skops"
+    artifact.write_bytes(b"model")
+    attestation = run_offline(
+        "--attestation", deep, "--key", signing_key().verifier_key, "--artifact", artifact, "--environment", "production"
+    )
+    assert attestation.returncode == 2 and "is not JSON" in attestation.stderr and "Traceback" not in attestation.stderr
