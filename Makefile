@@ -38,7 +38,9 @@ run: demo
 	@echo "Serving Custos on http://$(HOST)/admin/ (API: http://$(HOST)/api/v1/docs/)"
 	$(PY) manage.py runserver $(HOST)
 
+# The import contracts (pyproject.toml, [tool.importlinter]) first: the arrows of docs/DESIGN.md.
 test: install-dev
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 worker: install

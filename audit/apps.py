@@ -1,4 +1,7 @@
+from datetime import UTC, datetime, timedelta
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class AuditConfig(AppConfig):
@@ -6,6 +9,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit ledger"
 
     def ready(self):
+        # Imported once the app registry is ready (Django's rule for AppConfig.ready()).
         from config.views import HEALTH_CHECKS, register_health_check
 
         from . import checks  # noqa: F401  (registers system checks)
@@ -24,11 +28,7 @@ def ledger_queue_drained():
     the next checkpoint (docs/ledger.md, "Concurrent writers"); one older than that means the
     sealing is not happening (no beat, or every attempt failing: see the logs).
     """
-    from datetime import UTC, datetime, timedelta
-
-    from django.conf import settings
-
-    from .selectors import queued_count
+    from .selectors import queued_count  # reads a model: not importable when apps.py is
 
     _count, oldest = queued_count()
     if oldest is not None and datetime.now(UTC) - oldest > timedelta(seconds=settings.CUSTOS_CHECKPOINT_INTERVAL + 60):

@@ -78,6 +78,7 @@ def statement(*, artifact_name: str, sha256: str, predicate: dict) -> dict:
 
 def sign_statement(stmt: dict, key=None) -> dict:
     """Serialise STMT canonically, sign its PAE with KEY (default: the ledger key), return the envelope."""
+    # Only signing needs rfc8785 and Django: the verify path (this file in a deploy image) does not.
     from .canonical import canonical_json
 
     if key is None:

@@ -4,13 +4,13 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
+from .keys import signing_key
+
 
 @register(Tags.security, deploy=False)
 def signing_key_check(app_configs, **kwargs):
     if not settings.CUSTOS_REQUIRE_SIGNING_KEY:
         return []
-    from .keys import signing_key
-
     try:
         signing_key()
     except (ImproperlyConfigured, ValueError, TypeError) as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ED25519_ALG = b"\x01"
@@ -104,8 +105,6 @@ def raise_if_not_note_chars(text: str) -> None:
 
 def sign_note(text: str, name: str, private_key) -> str:
     """Return TEXT signed as a note by an Ed25519 private key object under NAME."""
-    from cryptography.hazmat.primitives import serialization
-
     if not text.endswith("\n"):
         raise NoteError("A note's text must end with a newline.")
     raise_if_not_note_chars(text)

@@ -14,11 +14,10 @@ from . import merkle, tree
 from .canonical import canonical_json
 from .chain import KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, TIME_FORMAT, entry_content
 from .keys import SigningKey, signing_key
-from .merkle import leaf_hash  # noqa: F401  (kept importable from here for callers)
+from .kinds import is_registered
 from .models import Checkpoint, LedgerEntry, LedgerHead, QueuedEntry, TreeNode
 from .note import NoteError, checkpoint_text, parse_checkpoint, parse_note, sign_note
 
-KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBJECT_RE = re.compile(r"^[a-z_]+\.[a-z_]+:[^\s]+$|^[a-z_]+:[^\s]+$")
 SYSTEM_ACTOR = "system"
 
@@ -51,7 +50,7 @@ def _prepared_cursor(connection):
     connection pooler in transaction mode, use one that supports prepared statements, such as
     PgBouncer 1.21 or later with max_prepared_statements set.)
     """
-    import psycopg
+    import psycopg  # PostgreSQL's driver: only on that backend (SQLite never comes here)
 
     connection.ensure_connection()
     connection.connection.prepare_threshold = 0  # Django leaves it None (off); its cursors ignore it
@@ -286,8 +285,9 @@ def ledger_append(*, kind: str, subject: str, payload: dict, actor, sealed: bool
     Pass ``sealed=True`` when the caller must store the entry's ``seq`` with its change: it
     waits for the head instead of queueing.
     """
-    if not KIND_RE.match(kind):
-        raise ValueError(f"Ledger kind must be a dotted lower-case name, got {kind!r}.")
+    if not is_registered(kind):
+        raise ValueError(f"Unknown ledger kind {kind!r}: an app declares its kinds and registers them (audit.kinds).")
+    kind = str(kind)  # a StrEnum member is stored, hashed and signed as its value
     if not SUBJECT_RE.match(subject):
         raise ValueError(f"Ledger subject must look like 'app.model:id', got {subject!r}.")
     if kind in (KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED):

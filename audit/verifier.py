@@ -1,6 +1,7 @@
 """Offline verifier of Custos evidence bundles: ``python -m audit.verifier BUNDLE --key VKEY``,
-and of release attestations: ``python -m audit.verifier --attestation FILE --key VKEY --artifact MODEL_FILE
---environment ENV [--model NAME] [--model-version VERSION]``.
+of release attestations: ``python -m audit.verifier --attestation FILE --key VKEY --artifact MODEL_FILE
+--environment ENV [--model NAME] [--model-version VERSION]``, and of the evidence a report carries:
+``python -m audit.verifier --report FILE.pdf --key VKEY``.
 
 Needs only the Python standard library and ``cryptography``: no Django, no database, no
 network. It checks that the bundle's checkpoint is signed by a key you trust (``--key``, the
@@ -19,6 +20,11 @@ With ``--attestation`` it checks that the DSSE envelope (docs/attestation.md) is
 trusted key, that MODEL_FILE's SHA-256 is the artifact digest it attests, and that it approves
 the release for ENV (and of model NAME, version VERSION, when given).
 
+With ``--report`` it takes the evidence bundle out of a Custos report (a PDF/A-3b file carrying it
+as the associated file ``evidence-bundle.json``, read by ``audit/pdf.py``), verifies it as above,
+and prints the PDF's SHA-256 (what Custos ledgered when it issued the report) and the checkpoint
+the evidence is consistent with.
+
 Exit status: 0 when everything verifies, 1 when something does not (the first failure is
 printed), 2 for unusable input.
 """
@@ -26,6 +32,7 @@ printed), 2 for unusable input.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -297,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-version", metavar="VERSION", help="With --attestation: the model version the release must be of."
     )
+    parser.add_argument(
+        "--report", metavar="FILE.pdf", help="A Custos report (PDF): verify the evidence bundle it carries instead."
+    )
     parser.add_argument("--quiet", action="store_true", help="Print only the verdict.")
     return parser
 
@@ -343,6 +353,12 @@ def main(argv=None) -> int:
     except (NoteError, OSError) as exc:
         print(f"unusable --key: {exc}", file=sys.stderr)
         return 2
+    if args.report:
+        if args.bundle or args.attestation or args.artifact or args.environment or args.model or args.model_version:
+            print("--report needs no BUNDLE and no --attestation (nor its --artifact, --environment, --model, "
+                  "--model-version)", file=sys.stderr)
+            return 2
+        return verify_report_file(args.report, trusted, quiet=args.quiet)
     if args.attestation:
         if not args.artifact or args.bundle:
             print("--attestation needs --artifact MODEL_FILE and no BUNDLE", file=sys.stderr)
@@ -367,7 +383,11 @@ def main(argv=None) -> int:
         return 2
     if args.bundle is None:
         parser.print_usage(sys.stderr)
-        print("nothing to verify: give a BUNDLE, or --attestation FILE --artifact MODEL_FILE", file=sys.stderr)
+        print(
+            "nothing to verify: give a BUNDLE, --attestation FILE --artifact MODEL_FILE --environment ENV, "
+            "or --report FILE.pdf",
+            file=sys.stderr,
+        )
         return 2
     return verify_bundle_file(args.bundle, trusted, quiet=args.quiet)
 
@@ -391,12 +411,70 @@ def verify_bundle_file(path, trusted: list[Verifier], *, quiet: bool = False) ->
     if report.complete:
         print(f"OK: {len(report.entries)} entries verified (complete chain): every entry of the ledger up to {at}")
     else:
-        print(
-            f"OK: {len(report.entries)} entries verified (inclusion proofs) against {at}.\n"
-            f"Each of these entries is in that tree. A partial bundle does not prove that no entry about "
-            f"{', '.join(report.subjects)} was left out; a complete bundle (ledger export without --subject) does."
-        )
+        print(f"OK: {len(report.entries)} entries verified (inclusion proofs) against {at}.")
+        print(_what_it_proves(report))
     return 0
+
+
+def verify_report_file(path, trusted: list[Verifier], *, quiet: bool = False) -> int:
+    """Verify the evidence bundle the report PDF at PATH carries and print the verdict; return the exit status."""
+    # Imported here, so that a deploy job that carries only the files attestations need still runs.
+    try:
+        from .pdf import EVIDENCE_BUNDLE_NAME, PDFError, PDFFile
+    except ImportError:
+        print("this copy of the verifier lacks audit/pdf.py, which --report needs", file=sys.stderr)
+        return 2
+
+    try:
+        data = Path(path).read_bytes()
+        pdf = PDFFile(data)
+        files = pdf.embedded_files()
+    except (OSError, PDFError) as exc:
+        print(f"cannot read report {path}: {exc}", file=sys.stderr)
+        return 2
+    print(f"report {path} sha256:{hashlib.sha256(data).hexdigest()}")
+    if pdf.revisions > 1:
+        print(f"  note: the file was changed after it was written ({pdf.revisions} revisions; Custos writes one)")
+    for f in files:
+        print(f"  carries {f.name} ({f.relationship or 'no relationship'}, {f.media_type or 'no media type'}, "
+              f"{len(f.content)} bytes) sha256:{f.sha256}")
+    bundles = [f for f in files if f.name == EVIDENCE_BUNDLE_NAME]
+    if len(bundles) != 1:
+        print(f"FAILED: the report carries {len(bundles)} files named {EVIDENCE_BUNDLE_NAME}, not one")
+        return 1
+    if bundles[0].checksum_matches is False:
+        print(f"FAILED: {EVIDENCE_BUNDLE_NAME}: its bytes do not match the checksum and size the PDF records")
+        return 1
+    try:
+        bundle = json.loads(bundles[0].content)
+    except (ValueError, RecursionError) as exc:
+        print(f"cannot read {EVIDENCE_BUNDLE_NAME} in {path}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = verify_bundle(bundle, trusted)
+    except BundleError as exc:
+        print(f"FAILED: {EVIDENCE_BUNDLE_NAME}: {exc}")
+        return 1
+    if not quiet:
+        for content in report.entries:
+            print(f"  #{content['seq']} {content['time']} {content['kind']} {content['subject']} by {content['actor']}")
+    how = "complete chain" if report.complete else "inclusion proofs"
+    print(
+        f"OK: the report's evidence ({len(report.entries)} entries, {how}) is consistent with the checkpoint of "
+        f"{report.origin} at tree size {report.tree_size}, root {report.root.hex()}"
+    )
+    print(_what_it_proves(report))
+    return 0
+
+
+def _what_it_proves(report: BundleReport) -> str:
+    """Say honestly what a verified bundle shows: all entries, or only that the ones it holds are in the tree."""
+    if report.complete:
+        return "These are every entry of the ledger up to that checkpoint."
+    return (
+        "Each of these entries is in that tree. A partial bundle does not prove that no entry about "
+        f"{', '.join(report.subjects)} was left out; a complete bundle (ledger export without --subject) does."
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ SEED = 20260101
 
 
 def _frame(rows, seed):
-    from governance.credit import german_credit_frame
+    from governance.demo.credit import german_credit_frame
 
     base = german_credit_frame().drop(columns=["applicant_id"])
     rng = np.random.default_rng(seed)
@@ -32,7 +32,7 @@ def _frame(rows, seed):
 
 
 def _policy():
-    from governance.gates.credit_models import credit_policy_document
+    from governance.demo.credit import credit_policy_document
 
     return credit_policy_document(explained_rows=500, background_rows=100)
 
@@ -54,7 +54,9 @@ def _bare(model, df, policy, *, lean=False):
     )
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    from governance.gates.credit_models import CATEGORICAL, NUMERIC
+    from governance.demo.credit import CATEGORICAL, NUMERIC
+
+    CATEGORICAL = [c for c in CATEGORICAL if c != "sex"]  # the fair model leaves `sex` out
 
     x = df[CATEGORICAL + NUMERIC]
     y = df["risk"].to_numpy() == 1
@@ -99,9 +101,9 @@ def _big_run(queue):
     from django import setup
 
     setup()
-    from governance.credit import german_credit_frame
-    from governance.gates import evaluate
-    from governance.gates.credit_models import train_fair_model
+    from governance.demo.credit import german_credit_frame
+    from governance.gates.evaluate import evaluate
+    from governance.demo.credit import train_fair_model
 
     model = train_fair_model(german_credit_frame(), seed=0)
     df = _frame(BIG_ROWS, SEED + 1)
@@ -120,9 +122,9 @@ def main():
     from django import setup
 
     setup()
-    from governance.credit import german_credit_frame
-    from governance.gates import evaluate
-    from governance.gates.credit_models import train_fair_model
+    from governance.demo.credit import german_credit_frame
+    from governance.gates.evaluate import evaluate
+    from governance.demo.credit import train_fair_model
 
     model = train_fair_model(german_credit_frame(), seed=0)
     df = _frame(ROWS, SEED)

@@ -61,13 +61,13 @@ def _write_csv(path: Path, rows: int, start: int = 0):
 def bench_index(tmp: Path, unit, actor):
     from governance.models import SubjectIndexEntry
     from governance.services.registry import dataset_create, dataset_version_upload
-    from governance.subjects import index_key
+    from governance.storage.subjects import index_key
 
     rows = 1_000_000
     path = tmp / "million.csv"
     _write_csv(path, rows)
     dataset = dataset_create(business_unit=unit, name="million", actor=actor)
-    from governance.snapshots import inspect_snapshot
+    from governance.storage.tabular import inspect_snapshot
 
     key = index_key()
     build = float("inf")
@@ -103,10 +103,12 @@ def bench_index(tmp: Path, unit, actor):
 
 
 def bench_lookup(tmp: Path, unit, actor):
+    from django.contrib.auth import get_user_model
+
     from governance.models import Dataset
     from governance.selectors.registry import subject_holdings
     from governance.services.registry import dataset_create, dataset_version_upload
-    from governance.storage import dataset_version_dataframe
+    from governance.selectors.snapshots import snapshot_frame
 
     snapshots, rows = 1000, 200
     t = time.perf_counter()
@@ -123,15 +125,16 @@ def bench_lookup(tmp: Path, unit, actor):
         )
     setup = time.perf_counter() - t
     target = "applicant-00012345"
+    reader = get_user_model().objects.create_superuser("bench-reader")
     lookups = 200
     t = time.perf_counter()
     for _ in range(lookups):
-        found = subject_holdings(subject_id=target)
+        found = subject_holdings(subject_id=target, user=reader)
     index_s = (time.perf_counter() - t) / lookups
     t = time.perf_counter()
     scanned = []
     for dv in Dataset.objects.get(pk=dataset.pk).versions.all():
-        df = dataset_version_dataframe(dv)
+        df = snapshot_frame(dv)
         if (df["applicant_id"] == target).any():
             scanned.append(dv.pk)
     scan_s = time.perf_counter() - t

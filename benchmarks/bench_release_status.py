@@ -116,11 +116,12 @@ def _approved_release(*, unit, pipeline):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from governance import roles
-    from governance.credit import german_credit_frame, train_credit_model
+    from governance.rules import roles
+    from governance.demo.credit import german_credit_frame, train_credit_model
     from governance.services.access import business_unit_grant
     from governance.services.registry import model_create, model_version_register
-    from governance.services.releases import release_decide, release_gate_result_record, release_request
+    from governance.services.releases import release_decide, release_request
+    from tests.gate_verdicts import record_gate_verdict  # a verdict as a run's end records it
 
     pipe, _, _ = train_credit_model(german_credit_frame(), seed=0)
     model = model_create(
@@ -129,7 +130,7 @@ def _approved_release(*, unit, pipeline):
     )
     mv = model_version_register(model=model, version="1.0", artifact=sio.dumps(pipe), artifact_format="skops")
     release = release_request(model_version=mv, environment="production", actor=pipeline)
-    release = release_gate_result_record(release=release, verdict="passed", gate_run_subject="", gate_ledger_seq=None)
+    release = record_gate_verdict(release, "passed")
     for role in (roles.MODEL_RISK_VALIDATOR, roles.COMPLIANCE_OFFICER):
         person = get_user_model().objects.create_user(username=role.lower().replace(" ", "-"))
         person.groups.add(Group.objects.get(name=role))

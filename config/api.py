@@ -1,13 +1,22 @@
-"""API conventions shared by every app: RFC 9457 problem details and pagination."""
+"""API conventions shared by every app: RFC 9457 problem details and pagination.
+
+``problem_exception_handler`` is the one error mapping of the API: DRF's own exceptions, the
+domain's (``config.errors.DomainError`` and its kinds, each with its status) and Django's
+``ValidationError``, ``Http404`` and ``PermissionDenied`` all become problem documents here, so
+views call services and let refusals propagate.
+"""
 
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from .errors import DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -42,9 +51,30 @@ def _flatten(detail):
     return str(detail)
 
 
+class DomainProblem(exceptions.APIException):
+    """A DomainError carried through DRF's handler with its own status, title and code."""
+
+    def __init__(self, error: DomainError):
+        self.status_code = error.status_code
+        self.default_detail = error.title
+        self.default_code = error.code
+        self.message = error.message
+        super().__init__({error.field: [error.message]} if error.field else error.message, error.code)
+
+
+def _validation_error(exc: DjangoValidationError) -> exceptions.ValidationError:
+    if hasattr(exc, "error_dict"):
+        return exceptions.ValidationError({"detail" if k == "__all__" else k: v for k, v in exc.message_dict.items()})
+    return exceptions.ValidationError(exc.messages)
+
+
 def problem_exception_handler(exc, context):
     """Render every API error, including validation errors, as problem details."""
-    if isinstance(exc, RequestDataTooBig):  # a JSON or form body past DATA_UPLOAD_MAX_MEMORY_SIZE
+    if isinstance(exc, DomainError):
+        exc = DomainProblem(exc)
+    elif isinstance(exc, DjangoValidationError):
+        exc = _validation_error(exc)
+    elif isinstance(exc, RequestDataTooBig):  # a JSON or form body past DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = BodyTooLarge()
     elif isinstance(exc, Http404):
         # Custos's own 404s say what is missing ("Several units have this model; name the
@@ -70,7 +100,7 @@ def problem_exception_handler(exc, context):
         detail = _flatten(getattr(exc, "detail", str(exc)))
         if isinstance(detail, dict):
             extra["errors"] = detail
-            detail = None
+            detail = getattr(exc, "message", None)  # a domain refusal about one field says it in words too
     if getattr(exc, "default_code", None):
         extra["code"] = getattr(exc, "get_codes", lambda: exc.default_code)()
         if not isinstance(extra["code"], str):

@@ -16,3 +16,4 @@ app.autodiscover_tasks()
 def ping(value):
     """Echo VALUE with the worker's host name: proves a round trip through the broker."""
     return {"echo": value, "worker": socket.gethostname(), "pid": os.getpid()}
+

@@ -7,14 +7,18 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from . import checks, schema  # noqa: F401  (system checks; the OpenAPI auth extension)
-        from .roles import sync_role_permissions
-
-        post_migrate.connect(sync_role_permissions, dispatch_uid="custos.sync_role_permissions")
-
+        # Imported once the app registry is ready (Django's rule for AppConfig.ready()).
+        from audit.kinds import register_kinds
         from config.views import HEALTH_CHECKS, register_health_check
 
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .api import schema  # noqa: F401  (registers the OpenAPI description of bearer tokens)
+        from .rules.kinds import GovernanceKind
+        from .services.access import role_permissions_sync
         from .storage import load_secret_key
+
+        register_kinds(GovernanceKind)
+        post_migrate.connect(role_permissions_sync, dispatch_uid="custos.role_permissions_sync")
 
         # Without them every upload and subject lookup fails: say so as "storage_keys": "fail"
         # (no path, no key material), as the ledger does for its signing key.

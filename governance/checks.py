@@ -4,13 +4,13 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
+from .storage import load_secret_key
+
 
 @register(Tags.security)
 def storage_keys_check(app_configs, **kwargs):
     if not settings.CUSTOS_REQUIRE_STORAGE_KEYS:
         return []
-    from .storage import load_secret_key
-
     errors = []
     for name, check_id in (("CUSTOS_MASTER_KEY", "custos.E101"), ("CUSTOS_INDEX_KEY", "custos.E102")):
         try:

@@ -8,9 +8,10 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+import config.celery  # noqa: F401  (the app a worker loads; tests call tasks directly, as a worker does)
 from audit.keys import generate_key_file
 from governance import storage
-from governance import roles
+from governance.rules import roles
 from governance.models import BusinessUnit
 from governance.services.access import business_unit_grant, token_create
 
@@ -97,7 +98,7 @@ def token_client(pipeline_token):
 @pytest.fixture(scope="session")
 def german_credit_csv(tmp_path_factory):
     """Path of the German credit CSV with its synthetic subject column `applicant_id`."""
-    from governance.credit import german_credit_frame
+    from governance.demo.credit import german_credit_frame
 
     path = tmp_path_factory.mktemp("data") / "german_credit.csv"
     german_credit_frame().to_csv(path, index=False)
@@ -107,7 +108,7 @@ def german_credit_csv(tmp_path_factory):
 @pytest.fixture
 def make_german_credit_version(db, german_credit_csv):
     """Register the German credit data as a stored DatasetVersion: make(unit, version=…, actor=…)."""
-    from governance import credit
+    from governance.demo import credit
     from governance.models import Dataset
     from governance.services.registry import dataset_create, dataset_version_upload
 
@@ -139,7 +140,7 @@ def credit_model_artifact():
     """(skops bytes, parameters, metrics) of the credit pipeline trained on the German credit data."""
     import skops.io as sio
 
-    from governance.credit import german_credit_frame, train_credit_model
+    from governance.demo.credit import german_credit_frame, train_credit_model
 
     pipeline, params, metrics = train_credit_model(german_credit_frame(), seed=0)
     return sio.dumps(pipeline), params, metrics
@@ -151,7 +152,7 @@ def make_credit_model_version(db, credit_model_artifact, make_german_credit_vers
 
     make(unit, *, version="1.0", dataset_version=None, actor=None) -> ModelVersion
     """
-    from governance.credit import library_versions
+    from governance.demo.credit import library_versions
     from governance.models import MLModel
     from governance.services.registry import (
         code_version_register,
@@ -238,7 +239,7 @@ def _flush_lifts_ledger_triggers():
 @pytest.fixture
 def gate_policy(db):
     """The retail-credit gate policy (version 1), published by the system."""
-    from governance.gates.credit_models import credit_policy_document
+    from governance.demo.credit import credit_policy_document
     from governance.services.gates import gate_policy_publish
 
     return gate_policy_publish(name="retail-credit", document=credit_policy_document(explained_rows=100))
@@ -249,8 +250,8 @@ def gate_model_artifacts():
     """skops bytes of {"fair": model without sex, "skewed": model with sex skewed against women}."""
     import skops.io as sio
 
-    from governance.credit import german_credit_frame
-    from governance.gates.credit_models import train_fair_model, train_skewed_model
+    from governance.demo.credit import german_credit_frame
+    from governance.demo.credit import train_fair_model, train_skewed_model
 
     df = german_credit_frame()
     return {"fair": sio.dumps(train_fair_model(df)), "skewed": sio.dumps(train_skewed_model(df))}
@@ -274,3 +275,4 @@ def make_gate_model_version(db, gate_model_artifacts):
         )
 
     return make
+

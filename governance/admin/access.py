@@ -10,7 +10,9 @@ from guardian.shortcuts import get_users_with_perms
 
 from ..models import BusinessUnit, ServiceToken
 from ..selectors.access import business_units_for
-from ..services.access import UNIT_ACCESS_PERM, business_unit_create, business_unit_grant, business_unit_revoke, token_revoke
+from .base import ServiceWritesAdmin
+from ..models.access import UNIT_ACCESS_PERM
+from ..services.access import business_unit_create, business_unit_grant, business_unit_revoke, token_revoke
 
 
 def users_with_unit_access(unit):
@@ -29,7 +31,7 @@ class GrantForm(forms.Form):
 
 
 @admin.register(BusinessUnit)
-class BusinessUnitAdmin(admin.ModelAdmin):
+class BusinessUnitAdmin(ServiceWritesAdmin):
     list_display = ["name", "slug", "people_with_access", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

@@ -10,13 +10,15 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..gates import PolicyError, policy_parse
-from ..gates.charts import fairness_charts, importance_chart
+from config.errors import DomainError, refusal_text
+
+from ..charts.gates import gate_run_charts
 from ..gates.policy import HIGH_RISK_DEFAULT
 from ..models import GatePolicy, GatePolicyAssignment, GateRun
 from ..selectors.gates import gate_policy_assignments, gate_runs_for
 from ..selectors.registry import models_for
-from ..services.gates import gate_policy_assign, gate_policy_publish, gate_run_reverify
+from ..services.gates import gate_policy_assign, gate_policy_publish, gate_run_reverify_request
+from .base import ServiceWritesAdmin
 
 
 def _pretty(value):
@@ -43,20 +45,22 @@ class GatePolicyForm(forms.ModelForm):
         model = GatePolicy
         fields = ["name", "document"]
 
-    def clean_document(self):
-        document = self.cleaned_data["document"]
-        try:
-            policy_parse(document)
-        except PolicyError as exc:
-            raise ValidationError(exc.messages) from None
-        return document
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.published = None
 
     def clean(self):
+        """Publish through the service (its checks are the only ones); its refusals become form errors."""
         cleaned = super().clean()
-        name, document = cleaned.get("name"), cleaned.get("document")
-        latest = GatePolicy.objects.filter(name=name).order_by("-version").first() if name else None
-        if latest is not None and document is not None and policy_parse(document) == latest.document:
-            raise ValidationError(f"The document is identical to {latest}; nothing to publish.")
+        if self.errors:
+            return cleaned
+        try:
+            self.published = gate_policy_publish(name=cleaned["name"], document=cleaned["document"], actor=self.actor)
+        except ValidationError as exc:
+            self.add_error(None if not hasattr(exc, "error_dict") else None, exc)
+        except (DomainError, PermissionDenied) as exc:
+            self.add_error(None, refusal_text(exc))
         return cleaned
 
     def validate_unique(self):
@@ -64,7 +68,7 @@ class GatePolicyForm(forms.ModelForm):
 
 
 @admin.register(GatePolicy)
-class GatePolicyAdmin(admin.ModelAdmin):
+class GatePolicyAdmin(ServiceWritesAdmin):
     list_display = ["name", "version", "short_digest", "created_by", "created_at"]
     list_filter = ["name"]
     search_fields = ["name", "digest"]
@@ -97,11 +101,19 @@ class GatePolicyAdmin(admin.ModelAdmin):
         url = reverse("admin:governance_gatepolicy_add") + f"?from={obj.pk}"
         return format_html('<a class="button" href="{}">Edit as a new version</a>', url)
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class PublishingForm(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, actor=request.user, **kw)
+
+        return PublishingForm
+
     def save_model(self, request, obj, form, change):
-        published = gate_policy_publish(name=form.cleaned_data["name"], document=form.cleaned_data["document"],
-                                        actor=request.user)
-        obj.pk = published.pk
-        obj.version = published.version
+        # The form's clean() published it through the service; the admin only records where it went.
+        obj.pk = form.published.pk
+        obj.version = form.published.version
 
     def has_change_permission(self, request, obj=None):
         return False  # published versions are immutable; "Edit as a new version" publishes another
@@ -115,18 +127,32 @@ class GatePolicyAssignmentForm(forms.ModelForm):
         model = GatePolicyAssignment
         fields = ["policy_name", "risk_tier", "model"]
 
-    def clean_policy_name(self):
-        name = self.cleaned_data["policy_name"]
-        if not GatePolicy.objects.filter(name=name).exists():
-            raise ValidationError(f"No gate policy is named {name!r}.")
-        return name
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.assigned = None
+
+    def clean(self):
+        """Assign through the service (its checks are the only ones); its refusals become form errors."""
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.assigned = gate_policy_assign(policy_name=cleaned.get("policy_name", ""),
+                                               risk_tier=cleaned.get("risk_tier", ""), model=cleaned.get("model"),
+                                               actor=self.actor)
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        except (DomainError, PermissionDenied) as exc:
+            self.add_error(None, refusal_text(exc))
+        return cleaned
 
     def validate_unique(self):
         pass  # the service replaces the tier's or model's assignment
 
 
 @admin.register(GatePolicyAssignment)
-class GatePolicyAssignmentAdmin(admin.ModelAdmin):
+class GatePolicyAssignmentAdmin(ServiceWritesAdmin):
     list_display = ["__str__", "policy_name", "risk_tier", "model", "assigned_by", "assigned_at"]
     form = GatePolicyAssignmentForm
 
@@ -138,11 +164,8 @@ class GatePolicyAssignmentAdmin(admin.ModelAdmin):
             kwargs["queryset"] = models_for(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def has_add_permission(self, request):
-        return request.user.has_perm("governance.add_gatepolicy")
-
     def has_change_permission(self, request, obj=None):
-        return obj is None and self.has_add_permission(request)
+        return obj is None and self.has_add_permission(request)  # an assignment is replaced, not edited
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -150,13 +173,17 @@ class GatePolicyAssignmentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["policy_name", "risk_tier", "model"] if obj else []
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class AssigningForm(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, actor=request.user, **kw)
+
+        return AssigningForm
+
     def save_model(self, request, obj, form, change):
-        try:
-            assignment = gate_policy_assign(policy_name=obj.policy_name, risk_tier=obj.risk_tier, model=obj.model,
-                                            actor=request.user)
-        except ValidationError as exc:
-            raise PermissionDenied(" ".join(exc.messages)) from None
-        obj.pk = assignment.pk
+        obj.pk = form.assigned.pk  # assigned through the service by the form's clean()
 
 
 @admin.register(GateRun)
@@ -167,7 +194,8 @@ class GateRunAdmin(admin.ModelAdmin):
     actions = ["reverify"]
     fields = [
         "model_version", "dataset_version", "policy", "label_column", "positive_label", "seed", "baseline",
-        "status", "reason_text", "checks_table", "charts", "result_digest", "submitted_by", "created_at",
+        "status", "reason_text", "checks_table", "charts", "reverifications_table", "result_digest", "submitted_by",
+        "created_at",
         "started_at", "finished_at", "result_pretty",
     ]  # fmt: skip
     readonly_fields = fields
@@ -202,31 +230,35 @@ class GateRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="charts")
     def charts(self, obj):
-        if not obj.result:
+        svgs = [svg for _, svg in gate_run_charts(obj.result)]
+        if not svgs:
             return "—"
-        svgs = []
-        importance = importance_chart(obj.result)
-        if importance:
-            svgs.append(importance)
-        svgs.extend(svg for _, svg in fairness_charts(obj.result))
-        # The SVGs are generated by governance.gates.charts, which escapes every text it draws.
+        # The SVGs are generated by governance.charts.gates, which escapes every text it draws.
         return mark_safe("".join(f"<div style='margin:6px 0'>{svg}</div>" for svg in svgs))  # noqa: S308
+
+    @admin.display(description="re-verifications")
+    def reverifications_table(self, obj):
+        checks = obj.reverifications.select_related("requested_by")
+        if not checks:
+            return "— (select the run in the list and choose “Re-verify”)"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td></tr>",
+            ((c.requested_at.strftime("%Y-%m-%dT%H:%M:%SZ"), c.requested_by or "system", c.get_status_display(),
+              "; ".join(c.differences[:5]) or "—") for c in checks),
+        )
+        return format_html("<table><tr><th>requested</th><th>by</th><th>outcome</th><th>differences</th></tr>{}</table>",
+                           rows)
 
     @admin.display(description="full result")
     def result_pretty(self, obj):
         return _pretty(obj.result) if obj.result else "—"
 
-    @admin.action(description="Re-verify selected runs (recompute and compare)", permissions=["view"])
+    @admin.action(description="Re-verify selected runs (recompute and compare, on a worker)", permissions=["view"])
     def reverify(self, request, queryset):
         for run in queryset.order_by("pk"):
             try:
-                found = gate_run_reverify(run=run, actor=request.user)
-            except (PermissionDenied, ValidationError) as exc:  # e.g. a run in error has no result
-                self.message_user(request, f"Run {run.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}",
-                                  level=messages.WARNING)
+                gate_run_reverify_request(run=run, actor=request.user)
+            except (DomainError, PermissionDenied, ValidationError) as exc:  # e.g. a run in error has no result
+                self.message_user(request, f"Run {run.pk}: {refusal_text(exc)}", level=messages.WARNING)
                 continue
-            if found:
-                self.message_user(request, f"Run {run.pk} does NOT reproduce: {'; '.join(found[:5])}",
-                                  level=messages.ERROR)
-            else:
-                self.message_user(request, f"Run {run.pk} reproduces.")
+            self.message_user(request, f"Run {run.pk}: re-verification queued; its result appears on the run's page.")

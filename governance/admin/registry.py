@@ -7,7 +7,9 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from ..models import CodeVersion, Dataset, DatasetVersion, MLModel, ModelVersion, OpenLineageEvent, TrainingRun
+from ..charts.lineage import graph_svg
 from ..selectors import lineage
+from ..selectors.access import business_units_for
 from ..selectors.registry import (
     code_versions_for,
     dataset_versions_for,
@@ -18,6 +20,7 @@ from ..selectors.registry import (
     training_runs_for,
 )
 from ..services.registry import dataset_create, model_create
+from .base import ServiceWritesAdmin
 
 
 # A plain related-field filter lists every business unit, naming units the user may not see;
@@ -25,7 +28,7 @@ from ..services.registry import dataset_create, model_create
 UNIT_FILTER = admin.RelatedOnlyFieldListFilter
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ServiceWritesAdmin):
     """Show everything, change nothing: registered facts are immutable evidence."""
 
     selector = None
@@ -63,8 +66,6 @@ class DatasetAdmin(ReadOnlyAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
-            from ..selectors.access import business_units_for
-
             kwargs["queryset"] = business_units_for(request.user, write=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -110,7 +111,7 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "lineage_title": "Downstream lineage",
-                "lineage_svg": mark_safe(lineage.graph_svg(lineage.downstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
+                "lineage_svg": mark_safe(graph_svg(lineage.downstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
                 "lineage_api": reverse("api:dataset-version-lineage", args=[obj.pk]),
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -139,8 +140,6 @@ class MLModelAdmin(ReadOnlyAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
-            from ..selectors.access import business_units_for
-
             kwargs["queryset"] = business_units_for(request.user, write=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -174,7 +173,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "lineage_title": "Lineage: where this model came from",
-                "lineage_svg": mark_safe(lineage.graph_svg(lineage.upstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
+                "lineage_svg": mark_safe(graph_svg(lineage.upstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
                 "lineage_api": reverse("api:model-version-lineage", args=[obj.pk]),
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -14,12 +14,16 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from config.errors import DomainError, refusal_text
+
+from ..charts.gates import gate_run_charts
+from ..charts.lineage import graph_svg
 from ..models import ApprovalPolicy, ReleaseRequest
-from ..releases import Decision, DecisionRefused, State, TransitionRefused
-from ..roles import COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR
-from ..selectors.access import can_access_unit
+from ..rules.limits import JUSTIFICATION_MIN_LENGTH
+from ..rules.releases import Decision, State
+from ..selectors.lineage import upstream
 from ..selectors.releases import release_get, release_list, releases_needing_attention
-from ..services.releases import ReleaseConflict, release_decide, release_revoke
+from ..services.releases import decisions_open_to, release_decide, release_outcome, release_revoke
 
 admin.site.index_template = "admin/custos_index.html"
 
@@ -28,7 +32,7 @@ class DecisionForm(forms.Form):
     role = forms.ChoiceField(help_text="The role you act in.")
     justification = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
-        min_length=10,
+        min_length=JUSTIFICATION_MIN_LENGTH,
         help_text="Why: what you checked and what you relied on. Recorded with your decision.",
     )
 
@@ -38,31 +42,9 @@ class DecisionForm(forms.Form):
 
 
 class RevokeForm(forms.Form):
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), min_length=10)
-
-
-def _decider_roles(user):
-    return [r for r in user.groups.values_list("name", flat=True) if r in (COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR)]
-
-
-def _lineage_svg(release, user):
-    """The model version's upstream lineage as SVG (datasets → training run → model version)."""
-    from ..selectors.lineage import graph_svg, upstream
-
-    return graph_svg(upstream(release.model_version, user=user))
-
-
-def _gate_charts(release):
-    """(title, svg) of the gate run's SHAP importance and by-group fairness charts, if it has them."""
-    from ..gates.charts import fairness_charts, importance_chart
-    from ..models import GateRun
-
-    run = GateRun.objects.filter(pk=(release.gate_details or {}).get("run_id")).first()
-    if run is None or not run.result:
-        return []
-    importance = importance_chart(run.result)
-    # The SVGs are drawn by governance.gates.charts, which escapes every text it draws.
-    return ([("SHAP importance", importance)] if importance else []) + fairness_charts(run.result)
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), min_length=JUSTIFICATION_MIN_LENGTH
+    )
 
 
 @admin.register(ReleaseRequest)
@@ -114,32 +96,34 @@ class ReleaseRequestAdmin(admin.ModelAdmin):
             raise PermissionDenied
         release = release_get(user=request.user, pk=pk)
         user = request.user
-        roles = _decider_roles(user)
-        in_unit = can_access_unit(user, release.model.business_unit, write=True)
-        may_decide = (
-            release.state == State.AWAITING_APPROVAL
-            and release.requester_id != user.pk
-            and user.has_perm("governance.decide_releaserequest")
-            and in_unit
-            and bool(roles)
+        # The decisions offered are exactly those the service accepts (one rule, one place).
+        open_to = decisions_open_to(release=release, user=user)
+        roles = sorted({role for _, role in open_to})
+        may_revoke = (
+            release.state == State.APPROVED
+            and user.has_perm("governance.revoke_releaserequest")
+            and ReleaseRequest.objects.for_user(user, write=True).filter(pk=release.pk).exists()
         )
-        may_revoke = release.state == State.APPROVED and user.has_perm("governance.revoke_releaserequest") and in_unit
         decision_form = DecisionForm(roles=roles)
         revoke_form = RevokeForm()
         if request.method == "POST":
             action = request.POST.get("action")
+            if action in (Decision.APPROVE, Decision.REJECT, Decision.OVERRIDE) and not user.has_perm(
+                "governance.decide_releaserequest"
+            ):
+                raise PermissionDenied
+            if action == "revoke" and not may_revoke:
+                raise PermissionDenied
             try:
                 if action in (Decision.APPROVE, Decision.REJECT, Decision.OVERRIDE):
-                    if not may_decide:
-                        raise PermissionDenied
-                    decision_form = DecisionForm(request.POST, roles=roles)
+                    # A decision no longer open (someone decided meanwhile, a second click) is
+                    # put to the service all the same, which says why it is refused.
+                    decision_form = DecisionForm(request.POST, roles=roles or [request.POST.get("role", "")])
                     if decision_form.is_valid():
                         release_decide(release=release, actor=user, decision=action, **decision_form.cleaned_data)
                         messages.success(request, f"Your decision ({action}) is recorded.")
                         return redirect(request.path)
                 elif action == "revoke":
-                    if not may_revoke:
-                        raise PermissionDenied
                     revoke_form = RevokeForm(request.POST)
                     if revoke_form.is_valid():
                         release_revoke(release=release, actor=user, **revoke_form.cleaned_data)
@@ -147,13 +131,11 @@ class ReleaseRequestAdmin(admin.ModelAdmin):
                         return redirect(request.path)
                 else:
                     messages.error(request, "Unknown action.")
-            except (DecisionRefused, TransitionRefused, ReleaseConflict) as exc:
-                messages.error(request, str(exc))
+            except (DomainError, ValidationError, PermissionDenied) as exc:
+                messages.error(request, refusal_text(exc))
                 return redirect(request.path)
-            except ValidationError as exc:
-                messages.error(request, " ".join(exc.messages))
         try:
-            lineage = _lineage_svg(release, user)
+            lineage = graph_svg(upstream(release.model_version, user=user))
         except Exception as exc:  # a picture must not hide the decision forms
             lineage = None
             messages.warning(request, f"The lineage picture could not be drawn: {exc}")
@@ -165,10 +147,13 @@ class ReleaseRequestAdmin(admin.ModelAdmin):
             "title": f"Release request {release.pk}: {release.model_version} → {release.environment}",
             "approvals": release.approvals.select_related("approver"),
             "lineage_svg": lineage,
-            "gate_charts": _gate_charts(release),
-            "gate_run_id": (release.gate_details or {}).get("run_id"),
-            "may_decide": may_decide,
-            "may_override": may_decide and release.gate_verdict == "inconclusive",
+            "gate_charts": gate_run_charts(release.gate_run.result) if release.gate_run_id else [],
+            "gate_run_id": release.gate_run_id,
+            "outcome": release_outcome(release),
+            "may_decide": bool(open_to),
+            "may_approve": Decision.APPROVE in {decision for decision, _ in open_to},
+            "may_reject": Decision.REJECT in {decision for decision, _ in open_to},
+            "may_override": Decision.OVERRIDE in {decision for decision, _ in open_to},
             "may_revoke": may_revoke,
             "decision_form": decision_form,
             "revoke_form": revoke_form,

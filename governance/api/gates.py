@@ -4,7 +4,6 @@ Views parse, call one service or selector, and render. Runs of another unit are 
 lists and answer 404; bad input known at submission is a 400 naming the problem.
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
@@ -24,13 +23,6 @@ def _get(queryset, pk):
     if obj is None:
         raise exceptions.NotFound()
     return obj
-
-
-def _service(call, **kwargs):
-    try:
-        return call(**kwargs)
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError(exc.messages) from None
 
 
 class GatePolicyOutput(serializers.Serializer):
@@ -124,8 +116,7 @@ class GateRunListCreateView(ListAPIView):
                 errors["policy"] = ["No such gate policy."]
         if errors:
             raise exceptions.ValidationError(errors)
-        run = _service(
-            services.gate_run_submit,
+        run = services.gate_run_submit(
             model_version=model_version,
             dataset_version=dataset_version,
             label_column=v["label_column"],
@@ -172,7 +163,7 @@ class GatePolicyListCreateView(ListAPIView):
         data.is_valid(raise_exception=True)
         if not isinstance(data.validated_data["document"], dict):
             raise exceptions.ValidationError({"document": ["A JSON object."]})
-        policy = _service(services.gate_policy_publish, actor=request.user, **data.validated_data)
+        policy = services.gate_policy_publish(actor=request.user, **data.validated_data)
         return Response(GatePolicyOutput(policy).data, status=status.HTTP_201_CREATED)
 
 

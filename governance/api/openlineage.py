@@ -1,7 +1,6 @@
 """``POST /api/v1/lineage``: OpenLineage events, at the path Marquez serves, so pipelines
 instrumented for OpenLineage (Airflow, Spark, dbt, the Python client) report to Custos."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -9,10 +8,8 @@ from rest_framework.views import APIView
 
 from config.parsers import JSONParser
 
-from ..openlineage import OpenLineageInvalid
 from ..selectors.access import business_units_for
-from ..services.openlineage import EventConflict, openlineage_event_ingest
-from .registry import Conflict
+from ..services.openlineage import openlineage_event_ingest
 
 
 def event_unit(user, namespace):
@@ -48,14 +45,7 @@ class OpenLineageView(APIView):
             scope = body.get("job") or body.get("dataset") or {}
             namespace = scope.get("namespace", "") if isinstance(scope, dict) else ""
         unit = event_unit(request.user, namespace if isinstance(namespace, str) else "")
-        try:
-            record, created = openlineage_event_ingest(unit=unit, body=body, actor=request.user)
-        except OpenLineageInvalid as exc:
-            raise exceptions.ValidationError({exc.path: [str(exc).split(": ", 1)[1]]}) from None
-        except EventConflict as exc:
-            raise Conflict(" ".join(exc.messages)) from None
-        except DjangoValidationError as exc:
-            raise exceptions.ValidationError(exc.messages) from None
+        record, created = openlineage_event_ingest(unit=unit, body=body, actor=request.user)
         return Response(
             {"id": record.pk, "created": created},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

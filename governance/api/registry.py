@@ -4,10 +4,7 @@ Views parse, call one service or selector, and render. Lists and details go thro
 selectors, so another unit's objects are absent from lists and answer 404.
 """
 
-from contextlib import contextmanager
-
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
@@ -15,6 +12,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import TooLarge
 from config.parsers import JSONParser
 
 from ..models import DatasetVersion, MLModel, ModelVersion, RiskTier, AnnexIIICategory, TrainingRunInput
@@ -35,31 +33,6 @@ from ..services import registry as services
 SNAPSHOT_FORMATS = [("csv", "CSV"), ("parquet", "Parquet")]
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The object is already registered; registered versions are immutable."
-    default_code = "conflict"
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The upload is larger than the configured limit."
-    default_code = "payload_too_large"
-
-
-@contextmanager
-def service_errors(field=None):
-    """Turn a service's refusals into problem documents: 409 for duplicates, 400 for the rest."""
-    try:
-        yield
-    except services.DuplicateVersion as exc:
-        raise Conflict(" ".join(exc.messages)) from None
-    except services.UploadTooLarge as exc:
-        raise PayloadTooLarge(" ".join(exc.messages)) from None
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError({field: exc.messages} if field else exc.messages) from None
-
-
 def _check_content_length(request, limit):
     """Refuse an oversized upload before reading its body."""
     try:
@@ -67,7 +40,7 @@ def _check_content_length(request, limit):
     except ValueError:
         length = 0
     if length > limit + 64 * 1024:  # room for the multipart envelope and the other fields
-        raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+        raise TooLarge(f"The upload is larger than the limit of {limit} bytes.")
 
 
 class LimitedUploadHandler(TemporaryFileUploadHandler):
@@ -84,7 +57,7 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         if self.received > self.limit:
             if self.file is not None:
                 self.file.close()  # removes the temporary file now, not at the end of the request
-            raise PayloadTooLarge(f"The upload is larger than the limit of {self.limit} bytes.")
+            raise TooLarge(f"The upload is larger than the limit of {self.limit} bytes.")
         return super().receive_data_chunk(raw_data, start)
 
 
@@ -214,13 +187,12 @@ class DatasetListCreateView(generics.ListAPIView):
         data = self.DatasetListCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         unit = _writable_unit(request, data.validated_data["business_unit"])
-        with service_errors("name"):
-            dataset = services.dataset_create(
-                business_unit=unit,
-                name=data.validated_data["name"],
-                description=data.validated_data["description"],
-                actor=request.user,
-            )
+        dataset = services.dataset_create(
+            business_unit=unit,
+            name=data.validated_data["name"],
+            description=data.validated_data["description"],
+            actor=request.user,
+        )
         return Response(self.DatasetListCreateOutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
@@ -249,17 +221,16 @@ class DatasetVersionUploadView(APIView):
         v = data.validated_data
         upload = v["file"]
         fmt = v.get("format") or ("parquet" if upload.name.lower().endswith((".parquet", ".pq")) else "csv")
-        with service_errors("file"):
-            dv = services.dataset_version_upload(
-                dataset=dataset,
-                version=v["version"],
-                file=upload.temporary_file_path(),
-                file_format=fmt,
-                subject_column=v["subject_column"],
-                personal_columns=_split(v["personal_columns"]),
-                sensitive_columns=_split(v["sensitive_columns"]),
-                actor=request.user,
-            )
+        dv = services.dataset_version_upload(
+            dataset=dataset,
+            version=v["version"],
+            file=upload.temporary_file_path(),
+            file_format=fmt,
+            subject_column=v["subject_column"],
+            personal_columns=_split(v["personal_columns"]),
+            sensitive_columns=_split(v["sensitive_columns"]),
+            actor=request.user,
+        )
         return Response(DatasetVersionOutput(dv).data, status=status.HTTP_201_CREATED)
 
 
@@ -294,21 +265,20 @@ class DatasetVersionReferenceView(APIView):
         data = self.DatasetVersionReferenceInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        with service_errors():
-            dv = services.dataset_version_reference(
-                dataset=dataset,
-                version=v["version"],
-                uri=v["uri"],
-                sha256=v["sha256"],
-                file_format=v["format"],
-                row_count=v.get("row_count"),
-                size_bytes=v.get("size_bytes"),
-                schema=v["schema"],
-                subject_column=v["subject_column"],
-                personal_columns=v["personal_columns"],
-                sensitive_columns=v["sensitive_columns"],
-                actor=request.user,
-            )
+        dv = services.dataset_version_reference(
+            dataset=dataset,
+            version=v["version"],
+            uri=v["uri"],
+            sha256=v["sha256"],
+            file_format=v["format"],
+            row_count=v.get("row_count"),
+            size_bytes=v.get("size_bytes"),
+            schema=v["schema"],
+            subject_column=v["subject_column"],
+            personal_columns=v["personal_columns"],
+            sensitive_columns=v["sensitive_columns"],
+            actor=request.user,
+        )
         return Response(DatasetVersionOutput(dv).data, status=status.HTTP_201_CREATED)
 
 
@@ -370,14 +340,13 @@ class CodeVersionListCreateView(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         unit = _writable_unit(request, v["business_unit"])
-        with service_errors():
-            code, created = services.code_version_register(
-                business_unit=unit,
-                repository_url=v["repository_url"],
-                commit_sha=v["commit_sha"],
-                image_digest=v["image_digest"],
-                actor=request.user,
-            )
+        code, created = services.code_version_register(
+            business_unit=unit,
+            repository_url=v["repository_url"],
+            commit_sha=v["commit_sha"],
+            image_digest=v["image_digest"],
+            actor=request.user,
+        )
         return Response(self.CodeVersionListCreateOutputSerializer(code).data, status=201 if created else 200)
 
 
@@ -414,15 +383,14 @@ class ModelListCreateView(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         unit = _writable_unit(request, v["business_unit"])
-        with service_errors():
-            model = services.model_create(
-                business_unit=unit,
-                name=v["name"],
-                intended_purpose=v["intended_purpose"],
-                risk_tier=v["risk_tier"],
-                annex_iii_category=v["annex_iii_category"],
-                actor=request.user,
-            )
+        model = services.model_create(
+            business_unit=unit,
+            name=v["name"],
+            intended_purpose=v["intended_purpose"],
+            risk_tier=v["risk_tier"],
+            annex_iii_category=v["annex_iii_category"],
+            actor=request.user,
+        )
         return Response(ModelOutput(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -454,15 +422,14 @@ class ModelVersionUploadView(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         upload = v["artifact"]
-        with service_errors("artifact"):
-            mv = services.model_version_register(
-                model=model,
-                version=v["version"],
-                artifact=upload.read(),
-                artifact_format=v["format"],
-                description=v["description"],
-                actor=request.user,
-            )
+        mv = services.model_version_register(
+            model=model,
+            version=v["version"],
+            artifact=upload.read(),
+            artifact_format=v["format"],
+            description=v["description"],
+            actor=request.user,
+        )
         return Response(ModelVersionOutput(mv).data, status=status.HTTP_201_CREATED)
 
 
@@ -541,22 +508,21 @@ class TrainingRunListCreateView(generics.ListAPIView):
         inputs = [(lookup(dataset_versions_for(user), i["dataset_version"], "inputs"), i["role"]) for i in v["inputs"]]
         mv = lookup(model_versions_for(user), v["model_version"], "model_version") if v.get("model_version") else None
         code = lookup(code_versions_for(user), v["code_version"], "code_version") if v.get("code_version") else None
-        with service_errors():
-            run = services.training_run_register(
-                business_unit=unit,
-                inputs=inputs,
-                model_version=mv,
-                code_version=code,
-                name=v["name"],
-                external_run_id=v["external_run_id"],
-                parameters=v["parameters"],
-                metrics=v["metrics"],
-                library_versions=v["library_versions"],
-                seeds=v["seeds"],
-                started_at=v.get("started_at"),
-                ended_at=v.get("ended_at"),
-                actor=user,
-            )
+        run = services.training_run_register(
+            business_unit=unit,
+            inputs=inputs,
+            model_version=mv,
+            code_version=code,
+            name=v["name"],
+            external_run_id=v["external_run_id"],
+            parameters=v["parameters"],
+            metrics=v["metrics"],
+            library_versions=v["library_versions"],
+            seeds=v["seeds"],
+            started_at=v.get("started_at"),
+            ended_at=v.get("ended_at"),
+            actor=user,
+        )
         return Response(TrainingRunOutput(run).data, status=status.HTTP_201_CREATED)
 
 

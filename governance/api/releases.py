@@ -4,7 +4,6 @@ Views parse, call one service or selector, and render. Refused transitions are 4
 decisions 403, another unit's release is 404. POSTs honour ``Idempotency-Key``.
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -12,30 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import Pagination
+from config.idempotency.api import IDEMPOTENCY_PARAMETER, idempotent
 
 from ..models.releases import Environment
-from ..releases import Decision, DecisionRefused, TransitionRefused
+from ..rules.limits import JUSTIFICATION_MIN_LENGTH
+from ..rules.releases import Decision
 from ..selectors.releases import model_version_find, model_version_get, release_get, release_list, release_status
-from ..services.releases import ReleaseConflict, release_decide, release_request, release_revoke
-from .idempotency import IDEMPOTENCY_PARAMETER, idempotent
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The release is not in a state that allows this."
-    default_code = "conflict"
-
-
-def _service_call(fn, **kwargs):
-    """Call a service, turning its domain errors into API errors (problem documents)."""
-    try:
-        return fn(**kwargs)
-    except (TransitionRefused, ReleaseConflict) as exc:
-        raise Conflict(str(exc)) from None
-    except DecisionRefused as exc:
-        raise exceptions.PermissionDenied(str(exc)) from None
-    except DjangoValidationError as exc:
-        raise exceptions.ValidationError({"detail": exc.messages}) from None
+from ..services.releases import release_decide, release_request, release_revoke
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -76,7 +58,7 @@ class ReleaseSerializer(serializers.Serializer):
                 "digest": p.digest, "rule": p.rule}
 
     def get_gate(self, obj) -> dict:
-        return {"run": obj.gate_run_subject or None, "verdict": obj.gate_verdict or None,
+        return {"run": obj.gate_run.ledger_subject if obj.gate_run_id else None, "verdict": obj.gate_verdict or None,
                 "ledger_seq": obj.gate_ledger_seq}
 
 
@@ -131,7 +113,7 @@ class ReleaseListView(APIView):
                 mv = model_version_find(
                     user=request.user, model=d["model"], version=d["version"], business_unit=d.get("business_unit")
                 )
-            release = _service_call(release_request, model_version=mv, environment=d["environment"], actor=request.user)
+            release = release_request(model_version=mv, environment=d["environment"], actor=request.user)
             return Response(ReleaseSerializer(release_get(user=request.user, pk=release.pk)).data, status=201)
 
         return idempotent(request, "releases.request", act)
@@ -151,7 +133,7 @@ class ReleaseDecisionView(APIView):
     class ReleaseDecisionInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=[d.value for d in Decision])
         role = serializers.CharField(help_text="The role you act in, e.g. 'Model Risk Validator'.")
-        justification = serializers.CharField(min_length=10)
+        justification = serializers.CharField(min_length=JUSTIFICATION_MIN_LENGTH)
 
     @extend_schema(
         operation_id="releases_decide",
@@ -165,7 +147,7 @@ class ReleaseDecisionView(APIView):
             release = release_get(user=request.user, pk=pk)
             data = self.ReleaseDecisionInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            _service_call(release_decide, release=release, actor=request.user, **data.validated_data)
+            release_decide(release=release, actor=request.user, **data.validated_data)
             return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
 
         return idempotent(request, f"releases.decide:{pk}", act)
@@ -175,7 +157,7 @@ class ReleaseRevokeView(APIView):
     """Revoke an approved release, with a written justification."""
 
     class ReleaseRevokeInputSerializer(serializers.Serializer):
-        justification = serializers.CharField(min_length=10)
+        justification = serializers.CharField(min_length=JUSTIFICATION_MIN_LENGTH)
 
     @extend_schema(
         operation_id="releases_revoke",
@@ -188,7 +170,7 @@ class ReleaseRevokeView(APIView):
             release = release_get(user=request.user, pk=pk)
             data = self.ReleaseRevokeInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            _service_call(release_revoke, release=release, actor=request.user, **data.validated_data)
+            release_revoke(release=release, actor=request.user, **data.validated_data)
             return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
 
         return idempotent(request, f"releases.revoke:{pk}", act)

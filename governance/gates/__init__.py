@@ -1,21 +1,22 @@
 """Release gates: the pure computational core (no database).
 
-``evaluate`` runs a model on an evaluation set and judges performance, fairness (fairlearn)
-and explainability (shap) against a policy; ``policy`` holds the policy schema, its digest,
-the shipped defaults and the pure judgement; ``charts`` draws the results as SVG.
+``evaluate.evaluate`` runs a model on an evaluation set and judges performance, fairness
+(fairlearn) and explainability (shap) against a policy; it is imported where a gate runs (a
+worker), never when Django starts, because numpy, pandas, scikit-learn, shap and fairlearn cost
+seconds to import. ``policy`` holds the policy schema, its digest, the shipped defaults, the
+verdicts and the pure judgement; ``inputs`` the checks a submission must pass first.
 """
 
-from .evaluate import GateInputError, differences, evaluate, input_problems, summary
-from .policy import HIGH_RISK_DEFAULT, PolicyError, policy_digest, policy_parse
+from .inputs import GateInputError, input_problems, sensitive_specs
+from .policy import HIGH_RISK_DEFAULT, PolicyError, Verdict, policy_digest, policy_parse
 
 __all__ = [
     "HIGH_RISK_DEFAULT",
     "GateInputError",
     "PolicyError",
-    "differences",
-    "evaluate",
+    "Verdict",
     "input_problems",
     "policy_digest",
     "policy_parse",
-    "summary",
+    "sensitive_specs",
 ]

@@ -15,18 +15,15 @@ from audit.canonical import canonical_json
 
 from . import policy as gate_policy
 from .explain import explain
+from .fairness import fairness_figures
+from .inputs import GateInputError, input_problems, sensitive_specs
+from .performance import performance_figures
 
 logger = logging.getLogger(__name__)
-from .fairness import fairness_figures
-from .performance import performance_figures
 
 RESULT_FORMAT = "custos.gate-result/1"
 PREDICT_CHUNK = 100_000
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "shap", "fairlearn", "xgboost", "lightgbm", "skops")
-
-
-class GateInputError(ValueError):
-    """The evaluation set does not fit the model or the request (a clear, user-facing reason)."""
 
 
 def library_versions() -> dict:
@@ -42,52 +39,6 @@ def library_versions() -> dict:
 def model_features(estimator) -> list[str] | None:
     names = getattr(estimator, "feature_names_in_", None)
     return [str(n) for n in names] if names is not None else None
-
-
-NUMERIC_TYPE_PREFIXES = ("int", "uint", "float", "double", "decimal", "number")
-
-
-def input_problems(*, features, columns, label_column, sensitive_columns, label_values=None,
-                   positive_label=None, intersections=(), binned_columns=(), column_types=None) -> list[str]:
-    """Every reason why an evaluation set with COLUMNS cannot be used; [] if none.
-
-    Pure, so a submission can be refused with a 4xx before anything runs: FEATURES (the
-    model's input names, None if unknown), the label column, the sensitive columns, the
-    policy's INTERSECTIONS (lists of sensitive columns), the BINNED_COLUMNS it gives cut
-    points for and, if known, the COLUMN_TYPES ({name: type}) and the label's distinct values."""
-    problems = []
-    columns = list(columns)
-    for inter in intersections:
-        unknown = [c for c in inter if c not in sensitive_columns]
-        if unknown:
-            problems.append(
-                f"The intersection {' & '.join(inter)} names {', '.join(unknown)}, which is not among the sensitive "
-                f"features checked ({', '.join(sensitive_columns) or 'none'})."
-            )
-    for column in binned_columns:
-        kind = str((column_types or {}).get(column, "")).lower()
-        if kind and not kind.startswith(NUMERIC_TYPE_PREFIXES):
-            problems.append(f"The policy bins {column!r} with cut_points, but it holds {kind} values, not numbers.")
-    if label_column not in columns:
-        problems.append(f"The label column {label_column!r} is not in the evaluation data.")
-    if features is not None:
-        missing = [f for f in features if f not in columns]
-        if missing:
-            problems.append(f"The evaluation data lacks the model's input columns: {', '.join(missing)}.")
-        if label_column in features:
-            problems.append(f"The label column {label_column!r} is one of the model's inputs.")
-    absent = [c for c in sensitive_columns if c not in columns]
-    if absent:
-        problems.append(f"Sensitive features not in the evaluation data: {', '.join(absent)}.")
-    if label_values is not None and positive_label is not None:
-        values = {str(v) for v in label_values}
-        if str(positive_label) not in values:
-            problems.append(f"The positive label {positive_label!r} does not occur in {label_column!r}.")
-        if len(values) > 2:
-            problems.append(
-                f"The label column {label_column!r} has values other than two classes: {', '.join(sorted(values))}."
-            )
-    return problems
 
 
 def _label_mask(series: pd.Series, positive_label):
@@ -158,18 +109,6 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def sensitive_specs(policy, declared_sensitive):
-    """The sensitive features to check: the policy's, else the dataset's declared sensitive
-    columns; numeric columns get the policy's ``cut_points`` where it names them."""
-    fairness = policy["fairness"]  # a normalised policy
-    specs = fairness["sensitive_features"] or [{"column": c} for c in declared_sensitive]
-    cuts = fairness.get("cut_points", {})
-    return [
-        spec if spec.get("cut_points") or spec["column"] not in cuts else {**spec, "cut_points": cuts[spec["column"]]}
-        for spec in specs
-    ]
 
 
 def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, policy, seed,
@@ -282,74 +221,11 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
         )
     result["checks"] = checks
     result["verdict"] = gate_policy.combine(c["verdict"] for c in checks)
-    result["reasons"] = [f"{c['area']}: {c['name']}: {c['reason']}" for c in checks if c["verdict"] != gate_policy.PASSED]
+    result["reasons"] = [
+        f"{c['area']}: {c['name']}: {c['reason']}"
+        for c in checks
+        if c["verdict"] not in (gate_policy.PASSED, gate_policy.NOT_APPLICABLE)
+    ]
     result = _clean(result)
     canonical_json(result)  # refuse a result that could not be stored or ledgered
     return result
-
-
-def summary(result: dict) -> dict:
-    """The small part of a result that goes into the ledger: verdicts, values and digests."""
-    return {
-        "format": result.get("format"),
-        "verdict": result.get("verdict"),
-        "policy_digest": result.get("policy_digest"),
-        "model_sha256": result.get("model_sha256"),
-        "dataset_sha256": result.get("dataset_sha256"),
-        "predictions_digest": (result.get("predictions") or {}).get("digest"),
-        "result_digest": hashlib.sha256(canonical_json(result)).hexdigest(),
-        "seed": result.get("seed"),
-        "checks": [
-            {"area": c["area"], "name": c["name"], "verdict": c["verdict"], "value": c.get("value")}
-            for c in result.get("checks", [])
-        ],
-    }
-
-
-def differences(original: dict, recomputed: dict, *, shap_tolerance=1e-6) -> list[str]:
-    """What differs between a stored result and its re-computation; [] if it reproduces.
-
-    Predictions, performance and fairness figures must be equal exactly; SHAP values within
-    SHAP_TOLERANCE (exact explainers) — the permutation explainer is seeded, so equal too."""
-    out = []
-    for key in ("policy_digest", "seed", "verdict"):
-        if original.get(key) != recomputed.get(key):
-            out.append(f"{key}: {original.get(key)!r} != {recomputed.get(key)!r}")
-    if (original.get("predictions") or {}).get("digest") != (recomputed.get("predictions") or {}).get("digest"):
-        out.append("predictions digest differs")
-    for area in ("performance", "fairness"):
-        if original.get(area) != recomputed.get(area):
-            out.extend(_diff_paths(original.get(area), recomputed.get(area), area))
-    a, b = original.get("explainability"), recomputed.get("explainability")
-    if (a is None) != (b is None):
-        out.append("explainability: present in only one result")
-    elif a is not None:
-        for key in ("explainer", "background_indices", "explained_indices", "raw_columns"):
-            if a.get(key) != b.get(key):
-                out.append(f"explainability.{key} differs")
-        va, vb = np.asarray(a.get("raw_values") or []), np.asarray(b.get("raw_values") or [])
-        if va.shape != vb.shape:
-            out.append(f"explainability.raw_values: shape {va.shape} != {vb.shape}")
-        elif va.size:
-            worst = float(np.max(np.abs(va - vb)))
-            if worst > shap_tolerance:
-                out.append(f"explainability.raw_values: largest difference {worst:.3g} > {shap_tolerance:g}")
-    checks_a = [(c["name"], c["verdict"]) for c in original.get("checks", [])]
-    checks_b = [(c["name"], c["verdict"]) for c in recomputed.get("checks", [])]
-    if checks_a != checks_b:
-        out.append("check verdicts differ")
-    return out
-
-
-def _diff_paths(a, b, path):
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out.extend(_diff_paths(a.get(k), b.get(k), f"{path}.{k}"))
-        return out
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        out = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            out.extend(_diff_paths(x, y, f"{path}[{i}]"))
-        return out
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]

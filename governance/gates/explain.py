@@ -15,8 +15,15 @@ import numpy as np
 import pandas as pd
 import shap
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
 from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
 
 TREE, LINEAR, PERMUTATION = "tree", "linear", "permutation"
 PERMUTATION_BATCH = 10
@@ -33,14 +40,6 @@ def split_pipeline(estimator):
 
 def explainer_kind(final) -> str:
     """Which explainer fits the final estimator: tree, linear or permutation."""
-    from sklearn.ensemble import (
-        ExtraTreesClassifier,
-        GradientBoostingClassifier,
-        HistGradientBoostingClassifier,
-        RandomForestClassifier,
-    )
-    from sklearn.tree import DecisionTreeClassifier
-
     tree_types = [
         DecisionTreeClassifier,
         RandomForestClassifier,
@@ -48,13 +47,13 @@ def explainer_kind(final) -> str:
         GradientBoostingClassifier,
         HistGradientBoostingClassifier,
     ]
-    try:
+    try:  # optional frameworks: a deployment may install neither
         import xgboost
 
         tree_types.append(xgboost.XGBClassifier)
     except ImportError:  # pragma: no cover - an optional framework
         pass
-    try:
+    try:  # optional framework
         import lightgbm
 
         tree_types.append(lightgbm.LGBMClassifier)
@@ -143,9 +142,6 @@ def _as_model_input(final, matrix, names):
 
 def model_output(final, kind, matrix, names, positive_index) -> tuple[np.ndarray, str]:
     """The model output the explainer's attributions add up to, and what it is."""
-    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-    from sklearn.tree import DecisionTreeClassifier
-
     x = _as_model_input(final, matrix, names)
     if kind == TREE and isinstance(final, (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier)):
         return final.predict_proba(x)[:, positive_index], "probability"

@@ -5,15 +5,16 @@ A policy is a JSON document. ``policy_parse`` validates it and fills every defau
 that two documents meaning the same thing have the same canonical bytes and digest: the
 digest of the *normalised* document is what a gate run records and the ledger holds.
 
-Verdicts are one of ``passed``, ``failed``, ``inconclusive`` (a person must decide) and
-``error`` (the check could not be computed: never a pass).
+Verdicts (``Verdict``, the one vocabulary of gate outcomes that runs, releases, attestations
+and reports use) are ``passed``, ``failed``, ``inconclusive`` (a person must decide), ``error``
+(the check could not be computed: never a pass) and ``not_applicable`` (the check had nothing to
+judge, e.g. no earlier version to compare with: it neither passes nor blocks, and says so).
 """
 
 import copy
 import hashlib
 import math
-
-import jsonschema
+from enum import StrEnum
 
 from audit.canonical import canonical_json
 
@@ -23,8 +24,19 @@ SCHEMA_ID = "custos.gate-policy/1"
 # numbers as IEEE doubles, which hold integers exactly only up to 2**53.
 MAX_COUNT = 2**53 - 1
 
-PASSED, FAILED, INCONCLUSIVE, ERROR = "passed", "failed", "inconclusive", "error"
-VERDICTS = (PASSED, FAILED, INCONCLUSIVE, ERROR)
+
+
+class Verdict(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+
+
+PASSED, FAILED, INCONCLUSIVE, ERROR, NOT_APPLICABLE = (
+    Verdict.PASSED, Verdict.FAILED, Verdict.INCONCLUSIVE, Verdict.ERROR, Verdict.NOT_APPLICABLE,
+)
 
 PERFORMANCE_METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall")
 FAIRNESS_METRICS = (
@@ -315,6 +327,8 @@ def policy_parse(document) -> dict:
     odd = list(_odd_numbers(document))
     if odd:
         raise PolicyError(odd)
+    import jsonschema  # 0.2 s to import: only where a policy is parsed, not at every Django start
+
     validator = jsonschema.Draft202012Validator(POLICY_SCHEMA)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
@@ -360,9 +374,13 @@ def high_risk_default() -> dict:
 # Pure judgement: figures in, verdicts out.
 
 
-def combine(verdicts) -> str:
-    """The verdict of several checks: error > failed > inconclusive > passed (none: inconclusive)."""
-    verdicts = list(verdicts)
+def combine(verdicts) -> Verdict:
+    """The verdict of several checks: error > failed > inconclusive > passed.
+
+    Checks that were not applicable count for nothing; with no applicable check at all the gate
+    judged nothing, which is inconclusive (a person must decide), never a pass.
+    """
+    verdicts = [v for v in verdicts if v != NOT_APPLICABLE]
     for v in (ERROR, FAILED, INCONCLUSIVE):
         if v in verdicts:
             return v
@@ -417,8 +435,9 @@ def judge_performance(figures: dict, policy: dict, previous: dict | None = None)
             before = (previous or {}).get(metric)
             if before is None:
                 checks.append(
-                    check("performance", f"{metric} regression", PASSED,
-                          "no earlier approved version to compare with", value=value, previous=None)
+                    check("performance", f"{metric} regression", NOT_APPLICABLE,
+                          "not applicable: no earlier approved version gated under this policy to compare with",
+                          value=value, previous=None)
                 )
             else:
                 floor = before - rule["max_regression"]
@@ -480,8 +499,8 @@ def judge_explainability(figures: dict, policy: dict, sensitive_columns, previou
             watched.setdefault(proxy, f"proxy {proxy} of {column}")
     for column, label in sorted(watched.items()):
         if column not in shares:
-            checks.append(check("explainability", f"{label} attribution", PASSED,
-                                "not an input of the model", column=column, rank=None, share=0.0))
+            checks.append(check("explainability", f"{label} attribution", NOT_APPLICABLE,
+                                "not applicable: not an input of the model", column=column, rank=None, share=0.0))
             continue
         rank = ranking.index(column) + 1
         share = shares[column]
@@ -507,6 +526,7 @@ def judge_explainability(figures: dict, policy: dict, sensitive_columns, previou
         verdict, reason = judge_limit(stability, {"min": rules["min_ranking_stability"]})
         checks.append(check("explainability", "ranking stability (nDCG)", verdict, reason, value=stability))
     elif previous is None:
-        checks.append(check("explainability", "ranking stability (nDCG)", PASSED,
-                            "no earlier approved version to compare with", value=None))
+        checks.append(check("explainability", "ranking stability (nDCG)", NOT_APPLICABLE,
+                            "not applicable: no earlier approved version gated under this policy to compare with",
+                            value=None))
     return checks

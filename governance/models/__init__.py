@@ -1,5 +1,5 @@
 from .access import BusinessUnit, ServiceToken
-from .gates import GatePolicy, GatePolicyAssignment, GateRun
+from .gates import GatePolicy, GatePolicyAssignment, GateRun, GateRunReverification
 from .registry import (
     AnnexIIICategory,
     CodeVersion,
@@ -16,7 +16,7 @@ from .registry import (
     TrainingRunInput,
     TrainingRunOutput,
 )
-from .releases import Approval, ApprovalPolicy, Environment, IdempotencyRecord, ReleaseRequest
+from .releases import Approval, ApprovalPolicy, Environment, ReleaseRequest
 
 __all__ = [
     "BusinessUnit",
@@ -38,9 +38,9 @@ __all__ = [
     "GatePolicy",
     "GatePolicyAssignment",
     "GateRun",
+    "GateRunReverification",
     "Approval",
     "ApprovalPolicy",
     "Environment",
-    "IdempotencyRecord",
     "ReleaseRequest",
 ]

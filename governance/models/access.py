@@ -1,14 +1,22 @@
-"""Who may act where: business units (object-permission scopes) and API tokens."""
+"""Who may act where: business units (object-permission scopes), the access rule, and API tokens.
+
+A role says what a person may do; a grant of ``UNIT_ACCESS_PERM`` on a BusinessUnit (a
+django-guardian object permission, to the user or one of their groups) says where. Superusers
+and the global read roles (Auditor) read every unit, and act only where they were granted.
+"""
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from .base import UNIT_ACCESS_PERM, GovernedModel, granted_units, sees_all_units
 
-from .base import GovernedModel
+__all__ = ["UNIT_ACCESS_PERM", "BusinessUnit", "ServiceToken", "granted_units", "sees_all_units"]
 
 
 class BusinessUnit(GovernedModel):
     """A part of the institution that owns models; access is granted per unit."""
+
+    unit_path = "pk"
 
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
@@ -25,6 +33,8 @@ class BusinessUnit(GovernedModel):
 
 class ServiceToken(GovernedModel):
     """An API token of a service account. Only a SHA-256 digest of the token is stored."""
+
+    unit_path = None  # a service account's token; its grants are on its user
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="service_tokens")
     name = models.CharField(max_length=120, help_text="What the token is for, e.g. 'deploy job'.")
@@ -44,3 +54,4 @@ class ServiceToken(GovernedModel):
     @property
     def is_active(self):
         return self.revoked_at is None and self.expires_at > timezone.now()
+

@@ -9,12 +9,15 @@ gate run's result, once written, never changes either.
 from django.conf import settings
 from django.db import models
 
+from ..gates.policy import Verdict
 from .base import GovernedModel
 from .registry import ImmutableModel, RiskTier
 
 
 class GatePolicy(ImmutableModel):
     """One published version of a gate policy; the document is normalised, its digest ledgered."""
+
+    institution_wide = True  # institution-wide: every unit's gates use them
 
     name = models.SlugField(max_length=100, help_text="The policy's name; its versions share it.")
     version = models.PositiveIntegerField()
@@ -36,6 +39,8 @@ class GatePolicy(ImmutableModel):
 
 class GatePolicyAssignment(GovernedModel):
     """Which policy (by name: its latest version) applies to a risk tier, or to one model."""
+
+    unit_path = "model__business_unit"  # a per-model override; a risk tier's is shared (below)
 
     risk_tier = models.CharField(max_length=12, choices=RiskTier.choices, blank=True)
     model = models.OneToOneField(
@@ -59,6 +64,10 @@ class GatePolicyAssignment(GovernedModel):
             ),
         ]
 
+    @classmethod
+    def institution_wide_rows(cls):
+        return models.Q(model__isnull=True)  # a risk tier's policy applies to every unit
+
     def __str__(self):
         target = self.model or self.get_risk_tier_display()
         return f"{target} → {self.policy_name}"
@@ -67,13 +76,16 @@ class GatePolicyAssignment(GovernedModel):
 class GateRun(GovernedModel):
     """One evaluation of a model version on a logged evaluation dataset version under a policy."""
 
+    unit_path = "model_version__model__business_unit"
+
     class Status(models.TextChoices):
+        # Waiting or running, then the run's verdict (one vocabulary: governance.gates.policy.Verdict).
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
-        PASSED = "passed", "Passed"
-        FAILED = "failed", "Failed"
-        INCONCLUSIVE = "inconclusive", "Inconclusive (a person must decide)"
-        ERROR = "error", "Error"
+        PASSED = Verdict.PASSED.value, "Passed"
+        FAILED = Verdict.FAILED.value, "Failed"
+        INCONCLUSIVE = Verdict.INCONCLUSIVE.value, "Inconclusive (a person must decide)"
+        ERROR = Verdict.ERROR.value, "Error"
 
     FINAL = (Status.PASSED, Status.FAILED, Status.INCONCLUSIVE, Status.ERROR)
 
@@ -110,3 +122,27 @@ class GateRun(GovernedModel):
     @property
     def business_unit(self):
         return self.model_version.model.business_unit
+
+
+class GateRunReverification(models.Model):
+    """One re-computation of a finished gate run, done on a worker, and whether it reproduced."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        REPRODUCED = "reproduced", "Reproduces"
+        DIFFERS = "differs", "Does NOT reproduce"
+
+    run = models.ForeignKey(GateRun, on_delete=models.PROTECT, related_name="reverifications")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    differences = models.JSONField(default=list, blank=True, help_text="What differs from the stored result.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+
+    def __str__(self):
+        return f"re-verification {self.pk} of gate run {self.run_id} ({self.status})"

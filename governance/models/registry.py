@@ -57,6 +57,8 @@ class AnnexIIICategory(models.TextChoices):
 class Dataset(GovernedModel):
     """A named dataset of a business unit; its content lives in versions."""
 
+    unit_path = "business_unit"
+
     business_unit = models.ForeignKey("governance.BusinessUnit", on_delete=models.PROTECT, related_name="datasets")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -73,6 +75,8 @@ class Dataset(GovernedModel):
 
 class DatasetVersion(ImmutableModel):
     """One exact snapshot of a dataset: stored by Custos (encrypted) or referenced by URI + hash."""
+
+    unit_path = "dataset__business_unit"
 
     class Storage(models.TextChoices):
         STORED = "stored", "Stored by Custos (encrypted)"
@@ -121,6 +125,8 @@ class SnapshotKey(GovernedModel):
     gone, every copy of the snapshot's ciphertext is unreadable.
     """
 
+    unit_path = "dataset_version__dataset__business_unit"
+
     dataset_version = models.OneToOneField(DatasetVersion, on_delete=models.PROTECT, related_name="snapshot_key")
     master_key_id = models.CharField(max_length=16, help_text="Which master key wrapped the data key.")
     wrapped_key = models.BinaryField(null=True, blank=True, editable=False)
@@ -152,6 +158,8 @@ class SubjectIndexEntry(models.Model):
 class CodeVersion(ImmutableModel):
     """The code a run executed: repository, commit and (optionally) container image digest."""
 
+    unit_path = "business_unit"
+
     business_unit = models.ForeignKey("governance.BusinessUnit", on_delete=models.PROTECT, related_name="code_versions")
     repository_url = models.CharField(max_length=500)
     commit_sha = models.CharField(max_length=64)
@@ -173,6 +181,8 @@ class CodeVersion(ImmutableModel):
 
 class MLModel(GovernedModel):
     """A model as a product: its purpose and EU AI Act classification; its artifacts are versions."""
+
+    unit_path = "business_unit"
 
     business_unit = models.ForeignKey("governance.BusinessUnit", on_delete=models.PROTECT, related_name="models")
     name = models.CharField(max_length=200)
@@ -209,6 +219,8 @@ class MLModel(GovernedModel):
 
 class ModelVersion(ImmutableModel):
     """One exact model artifact, identified by its SHA-256."""
+
+    unit_path = "model__business_unit"
 
     class Format(models.TextChoices):
         SKOPS = "skops", "scikit-learn (skops)"
@@ -250,6 +262,8 @@ class TrainingRun(GovernedModel):
     OpenLineage it grows as events arrive (START, then COMPLETE): each event only adds input or
     output links and its state, and each is ledgered.
     """
+
+    unit_path = "business_unit"
 
     class Source(models.TextChoices):
         API = "api", "Registry API"
@@ -319,6 +333,8 @@ class TrainingRunOutput(models.Model):
 
 class OpenLineageEvent(GovernedModel):
     """An accepted OpenLineage event, kept verbatim; (run id, event type) makes re-sends idempotent."""
+
+    unit_path = "business_unit"
 
     event_kind = models.CharField(max_length=12, help_text="run, dataset or job")
     event_type = models.CharField(max_length=20, blank=True, help_text="START, COMPLETE, … (run events)")

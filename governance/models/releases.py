@@ -1,13 +1,13 @@
-"""Release requests, the decisions on them, the approval policies they follow, and idempotent POSTs.
+"""Release requests, the decisions on them, and the approval policies they follow.
 
-The rules (which transitions, which decisions) live in ``governance.releases``; the only code
+The rules (which transitions, which decisions) live in ``governance.rules.releases``; the only code
 that writes these rows is ``governance.services.releases``, which ledgers every change.
 """
 
 from django.conf import settings
 from django.db import models
 
-from ..releases import OPEN_STATES, Decision, GateVerdict, State
+from ..rules.releases import OPEN_STATES, Decision, Verdict, State
 from .base import GovernedModel
 from .registry import RiskTier
 
@@ -20,10 +20,12 @@ class Environment(models.TextChoices):
 class ApprovalPolicy(GovernedModel):
     """Who must approve releases of one risk tier to one environment; a change is a new version."""
 
+    institution_wide = True  # institution-wide, per risk tier and environment
+
     risk_tier = models.CharField(max_length=12, choices=RiskTier.choices)
     environment = models.CharField(max_length=12, choices=Environment.choices)
     version = models.PositiveIntegerField()
-    rule = models.JSONField(help_text="governance.releases.ApprovalRule as JSON.")
+    rule = models.JSONField(help_text="governance.rules.releases.ApprovalRule as JSON.")
     digest = models.CharField(max_length=64, help_text="SHA-256 (hex) of the rule's RFC 8785 JSON.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -44,6 +46,8 @@ class ApprovalPolicy(GovernedModel):
 class ReleaseRequest(GovernedModel):
     """A request to release one model version to one environment, and where it stands."""
 
+    unit_path = "model__business_unit"
+
     model = models.ForeignKey("governance.MLModel", on_delete=models.PROTECT, related_name="release_requests")
     model_version = models.ForeignKey(
         "governance.ModelVersion", on_delete=models.PROTECT, related_name="release_requests"
@@ -53,10 +57,10 @@ class ReleaseRequest(GovernedModel):
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="release_requests")
     approval_policy = models.ForeignKey(ApprovalPolicy, on_delete=models.PROTECT, related_name="release_requests")
     # The gate evidence: which gate run decided, its verdict, and the ledger entry of that verdict.
-    gate_run_subject = models.CharField(max_length=200, blank=True, help_text="Ledger subject of the gate run.")
-    gate_verdict = models.CharField(
-        max_length=14, blank=True, choices=[(v.value, v.value) for v in GateVerdict]
+    gate_run = models.ForeignKey(
+        "governance.GateRun", null=True, blank=True, on_delete=models.PROTECT, related_name="release_requests"
     )
+    gate_verdict = models.CharField(max_length=14, blank=True, choices=[(v.value, v.value.replace("_", " ")) for v in Verdict])
     gate_ledger_seq = models.BigIntegerField(null=True, blank=True)
     gate_details = models.JSONField(default=dict, blank=True, help_text="Gate run summary shown to reviewers.")
     justification = models.TextField(blank=True, help_text="Why it was revoked (for revoked releases).")
@@ -120,18 +124,3 @@ class Approval(models.Model):
 
     def __str__(self):
         return f"{self.decision} by {self.approver} as {self.role}"
-
-
-class IdempotencyRecord(models.Model):
-    """The answer to a POST made with an ``Idempotency-Key``, replayed when the same POST repeats."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=200)
-    endpoint = models.CharField(max_length=200)
-    request_sha256 = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField()
-    response = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_key_per_user")]

@@ -1,6 +1,6 @@
 """Read the registry, restricted to the business units the user may see.
 
-``user=None`` means the system itself (a service such as erasure), which sees every unit.
+Every selector takes the asking user; the system reads with the models' ``unrestricted()``.
 """
 
 from ..models import (
@@ -13,48 +13,41 @@ from ..models import (
     SubjectIndexEntry,
     TrainingRun,
 )
-from ..subjects import subject_key
-from .access import restrict_to_units
-
-
-def _restrict(qs, user, field):
-    return qs if user is None else restrict_to_units(qs, user, field=field)
+from ..storage.subjects import subject_key
 
 
 def datasets_for(user):
-    return _restrict(Dataset.objects.select_related("business_unit"), user, "business_unit")
+    return Dataset.objects.select_related("business_unit").for_user(user)
 
 
 def dataset_versions_for(user):
-    qs = DatasetVersion.objects.select_related("dataset", "dataset__business_unit")
-    return _restrict(qs, user, "dataset__business_unit")
+    return DatasetVersion.objects.select_related("dataset", "dataset__business_unit").for_user(user)
 
 
 def code_versions_for(user):
-    return _restrict(CodeVersion.objects.select_related("business_unit"), user, "business_unit")
+    return CodeVersion.objects.select_related("business_unit").for_user(user)
 
 
 def models_for(user):
-    return _restrict(MLModel.objects.select_related("business_unit", "owner"), user, "business_unit")
+    return MLModel.objects.select_related("business_unit", "owner").for_user(user)
 
 
 def model_versions_for(user):
-    qs = ModelVersion.objects.select_related("model", "model__business_unit")
-    return _restrict(qs, user, "model__business_unit")
+    return ModelVersion.objects.select_related("model", "model__business_unit").for_user(user)
 
 
 def training_runs_for(user):
     qs = TrainingRun.objects.select_related("business_unit", "code_version", "model_version").prefetch_related(
         "inputs__dataset_version__dataset"
     )
-    return _restrict(qs, user, "business_unit")
+    return qs.for_user(user)
 
 
 def openlineage_events_for(user):
-    return _restrict(OpenLineageEvent.objects.select_related("business_unit"), user, "business_unit")
+    return OpenLineageEvent.objects.select_related("business_unit").for_user(user)
 
 
-def subject_holdings(*, subject_id: str, user=None) -> dict:
+def subject_holdings(*, subject_id: str, user) -> dict:
     """Where one data subject is: the dataset versions that hold them (with row counts), the
     training runs that read those versions, and the model versions those runs produced.
 
@@ -73,9 +66,7 @@ def subject_holdings(*, subject_id: str, user=None) -> dict:
         .distinct()
         .order_by("pk")
     )
-    model_versions = list(
-        model_versions_for(user).filter(training_run__in=runs).order_by("pk")
-    )
+    model_versions = list(model_versions_for(user).filter(training_run__in=runs).order_by("pk"))
     return {
         "subject_key": key,
         "dataset_versions": versions,

@@ -13,14 +13,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audit.canonical import canonical_json
+from config.errors import Conflict
 from audit.services import ledger_append
 
+from ..rules.kinds import GovernanceKind
 from ..models import Dataset, DatasetVersion, OpenLineageEvent, TrainingRun, TrainingRunInput, TrainingRunOutput
-from ..openlineage import TERMINAL, LineageEvent, parse_event
-from .registry import require_unit_permission
+from ..rules.openlineage import TERMINAL, LineageEvent, parse_event
+from .guards import require
 
 
-class EventConflict(ValidationError):
+class EventConflict(Conflict):
     """Another event with this runId and event type was already accepted, with a different body."""
 
 
@@ -32,7 +34,7 @@ def _dataset_version(unit, ds, actor):
     if dataset is None:
         dataset = Dataset.objects.create(business_unit=unit, name=name, description="Reported by OpenLineage.")
         ledger_append(
-            kind="registry.dataset_created",
+            kind=GovernanceKind.DATASET_CREATED,
             subject=dataset.ledger_subject,
             payload={"business_unit_id": unit.pk, "name": name, "source": "openlineage"},
             actor=actor,
@@ -51,7 +53,7 @@ def _dataset_version(unit, ds, actor):
         )
         dv.save()
         ledger_append(
-            kind="registry.dataset_version_reported",
+            kind=GovernanceKind.DATASET_VERSION_REPORTED,
             subject=dv.ledger_subject,
             payload={"dataset_id": dataset.pk, "version": version, "schema_sha256": schema_digest},
             actor=actor,
@@ -87,8 +89,8 @@ def _run(unit, event: LineageEvent, actor):
 
 def openlineage_event_ingest(*, unit, body: dict, actor=None) -> tuple[OpenLineageEvent, bool]:
     """Record one OpenLineage event for UNIT; return (event, created). Idempotent."""
-    require_unit_permission(actor, "governance.add_openlineageevent", unit)
-    event = parse_event(body)  # OpenLineageInvalid is a ValueError the view turns into a 400
+    require(actor, "governance.add_openlineageevent", unit)
+    event = parse_event(body)  # raises OpenLineageInvalid (a 400 naming the field)
     sha256 = hashlib.sha256(canonical_json(body)).hexdigest()
     existing = OpenLineageEvent.objects.filter(business_unit=unit, sha256=sha256).first()
     if existing:
@@ -101,7 +103,7 @@ def openlineage_event_ingest(*, unit, body: dict, actor=None) -> tuple[OpenLinea
                 f"A {event.event_type} event of run {event.run_id} was already received with a different body."
             )
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             return _ingest(unit, event, body, sha256, actor), True
     except IntegrityError:  # a concurrent re-send won the race
         existing = OpenLineageEvent.objects.filter(business_unit=unit, sha256=sha256).first()
@@ -132,7 +134,7 @@ def _ingest(unit, event, body, sha256, actor):
         training_run=run,
     )
     ledger_append(
-        kind="registry.openlineage_event_received",
+        kind=GovernanceKind.OPENLINEAGE_EVENT_RECEIVED,
         subject=record.ledger_subject,
         payload={
             "event_sha256": sha256,

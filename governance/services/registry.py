@@ -4,7 +4,7 @@ Each service checks that the actor holds the role permission and write access to
 business unit, changes state and appends its ledger entry in one transaction. Files (the
 encrypted snapshot, the artifact) are written before the rows; if anything fails the file is
 removed again, so a refused upload leaves no file, row or ledger entry behind; so is a file
-whose row a caller's enclosing transaction rolls back (``storage.remove_on_rollback``).
+whose row a caller's enclosing transaction rolls back (``services.files.remove_on_rollback``).
 """
 
 import hashlib
@@ -22,8 +22,11 @@ from django.utils import timezone
 
 from audit.canonical import canonical_json
 from audit.services import ledger_append
+from config.errors import Conflict, TooLarge
 
-from .. import artifacts, storage
+from ..rules.kinds import GovernanceKind
+from .. import storage
+from ..storage import artifacts
 from ..models import (
     CodeVersion,
     Dataset,
@@ -36,9 +39,9 @@ from ..models import (
     TrainingRun,
     TrainingRunInput,
 )
-from ..selectors.access import can_access_unit
-from ..snapshots import SnapshotInvalid, inspect_snapshot
-from ..subjects import index_key
+from .files import remove_on_rollback
+from .guards import recorded_user, require
+from ..storage.subjects import index_key
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
@@ -47,24 +50,16 @@ INDEX_BATCH = 50_000
 SUBJECT_COLUMN_MAX = DatasetVersion._meta.get_field("subject_column").max_length
 
 
-class DuplicateVersion(ValidationError):
+class DuplicateVersion(Conflict):
     """The version is already registered; versions are immutable, register a new one."""
 
 
-class UploadTooLarge(ValidationError):
+class UploadTooLarge(TooLarge):
     """The snapshot (CUSTOS_MAX_UPLOAD_BYTES) or artifact (CUSTOS_MAX_ARTIFACT_BYTES) is too large."""
 
 
 def _too_large(limit):
     return UploadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
-
-
-def require_unit_permission(actor, perm: str, unit) -> None:
-    """Refuse unless ACTOR holds PERM and may act in UNIT (None is the system itself)."""
-    if actor is None:
-        return
-    if not actor.has_perm(perm) or not can_access_unit(actor, unit, write=True):
-        raise PermissionDenied(f"You may not do this in business unit {unit.slug!r}.")
 
 
 def _digest(value) -> str:
@@ -81,26 +76,22 @@ def _unique_columns(columns, what):
 # --- datasets --------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def dataset_create(*, business_unit, name: str, description: str = "", actor=None) -> Dataset:
     """Create a dataset (a name) in BUSINESS_UNIT; its content is registered as versions."""
-    require_unit_permission(actor, "governance.add_dataset", business_unit)
+    require(actor, "governance.add_dataset", business_unit)
     if Dataset.objects.filter(business_unit=business_unit, name=name).exists():
-        raise DuplicateVersion(f"Dataset {name!r} already exists in {business_unit.slug!r}.")
-    dataset = Dataset(business_unit=business_unit, name=name, description=description, created_by=_user(actor))
+        raise DuplicateVersion(f"Dataset {name!r} already exists in {business_unit.slug!r}.", field="name")
+    dataset = Dataset(business_unit=business_unit, name=name, description=description, created_by=recorded_user(actor))
     dataset.full_clean()
     dataset.save()
     ledger_append(
-        kind="registry.dataset_created",
+        kind=GovernanceKind.DATASET_CREATED,
         subject=dataset.ledger_subject,
         payload={"business_unit_id": business_unit.pk, "name": name},
         actor=actor,
     )
     return dataset
-
-
-def _user(actor):
-    return actor if actor is not None and not isinstance(actor, str) and actor.is_authenticated else None
 
 
 def _check_new_version(dataset, version):
@@ -129,7 +120,7 @@ def dataset_version_upload(
     FILE is a path or a binary file object that can seek. The file is read twice, in bounded
     memory: once to check it and count rows and subjects, once to hash and encrypt it.
     """
-    require_unit_permission(actor, "governance.add_datasetversion", dataset.business_unit)
+    require(actor, "governance.add_datasetversion", dataset.business_unit)
     _check_new_version(dataset, version)
     if len(subject_column) > SUBJECT_COLUMN_MAX:  # the row is saved without full_clean()
         raise ValidationError(f"subject_column is at most {SUBJECT_COLUMN_MAX} characters.")
@@ -146,6 +137,8 @@ def dataset_version_upload(
     size = Path(file).stat().st_size if isinstance(file, str | Path) else None
     if size is not None and size > max_bytes:
         raise _too_large(max_bytes)
+    from ..storage.tabular import SnapshotInvalid, inspect_snapshot  # pyarrow: 0.4 s, only for an upload
+
     try:
         facts = inspect_snapshot(
             source,
@@ -155,7 +148,7 @@ def dataset_version_upload(
             index_key=index_key(),
         )
     except SnapshotInvalid as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError({"file": str(exc)}) from None
 
     rel = None
     try:
@@ -168,7 +161,7 @@ def dataset_version_upload(
             if isinstance(file, str | Path):
                 src.close()
         wrapped, master_key_id = storage.wrap_data_key(data_key)
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             _check_new_version(dataset, version)  # again, under the transaction
             dv = DatasetVersion(
                 dataset=dataset,
@@ -183,14 +176,14 @@ def dataset_version_upload(
                 personal_columns=personal_columns,
                 sensitive_columns=sensitive_columns,
                 stored_path=rel,
-                created_by=_user(actor),
+                created_by=recorded_user(actor),
             )
             dv.save()
-            storage.remove_on_rollback(storage.storage_root() / rel)  # e.g. a caller's outer transaction
+            remove_on_rollback(storage.storage_root() / rel)  # e.g. a caller's outer transaction
             SnapshotKey.objects.create(dataset_version=dv, master_key_id=master_key_id, wrapped_key=wrapped)
             _index_write(dv, facts.subject_counts)
             ledger_append(
-                kind="registry.dataset_version_stored",
+                kind=GovernanceKind.DATASET_VERSION_STORED,
                 subject=dv.ledger_subject,
                 payload={
                     "dataset_id": dataset.pk,
@@ -254,7 +247,7 @@ def _refuse_credentials(uri: str) -> None:
         )
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def dataset_version_reference(
     *,
     dataset: Dataset,
@@ -271,7 +264,7 @@ def dataset_version_reference(
     actor=None,
 ) -> DatasetVersion:
     """Register a snapshot kept elsewhere, by URI and its declared SHA-256 (not fetched)."""
-    require_unit_permission(actor, "governance.add_datasetversion", dataset.business_unit)
+    require(actor, "governance.add_datasetversion", dataset.business_unit)
     _check_new_version(dataset, version)
     sha256 = (sha256 or "").lower()
     if not SHA256_RE.match(sha256):
@@ -302,12 +295,12 @@ def dataset_version_reference(
         subject_column=subject_column,
         personal_columns=personal_columns,
         sensitive_columns=sensitive_columns,
-        created_by=_user(actor),
+        created_by=recorded_user(actor),
     )
     dv.full_clean(exclude=["dataset"])
     dv.save()
     ledger_append(
-        kind="registry.dataset_version_referenced",
+        kind=GovernanceKind.DATASET_VERSION_REFERENCED,
         subject=dv.ledger_subject,
         payload={
             "dataset_id": dataset.pk,
@@ -324,13 +317,13 @@ def dataset_version_reference(
     return dv
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def snapshot_key_destroy(*, dataset_version: DatasetVersion, reason: str, actor=None) -> SnapshotKey:
     """Destroy the data key of a stored snapshot: every copy of its ciphertext becomes unreadable.
 
     The erasure work calls this after rewriting a snapshot without an erased person's rows.
     """
-    require_unit_permission(actor, "governance.destroy_snapshotkey", dataset_version.dataset.business_unit)
+    require(actor, "governance.destroy_snapshotkey", dataset_version.dataset.business_unit)
     if not reason:
         raise ValidationError("Say why the key is destroyed.")
     key = SnapshotKey.objects.select_for_update().filter(dataset_version=dataset_version).first()
@@ -342,7 +335,7 @@ def snapshot_key_destroy(*, dataset_version: DatasetVersion, reason: str, actor=
     key.destroyed_at = timezone.now()
     key.save(update_fields=["wrapped_key", "destroyed_at"])
     ledger_append(
-        kind="registry.snapshot_key_destroyed",
+        kind=GovernanceKind.SNAPSHOT_KEY_DESTROYED,
         subject=dataset_version.ledger_subject,
         payload={"snapshot_key_id": key.pk, "sha256": dataset_version.sha256, "reason": reason},
         actor=actor,
@@ -372,7 +365,7 @@ def master_key_rotate(*, actor=None) -> dict:
     if new_id == old_id:
         raise ValidationError(f"{pending} holds the current master key; remove it and run again.")
     new_key = keys[new_id]
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         rewrapped = 0
         for key in SnapshotKey.objects.select_for_update().filter(wrapped_key__isnull=False).exclude(master_key_id=new_id):
             data_key = storage.unwrap_data_key(key.wrapped_key, key.master_key_id)
@@ -380,7 +373,7 @@ def master_key_rotate(*, actor=None) -> dict:
             key.save(update_fields=["wrapped_key", "master_key_id"])
             rewrapped += 1
         ledger_append(
-            kind="registry.master_key_rotated",
+            kind=GovernanceKind.MASTER_KEY_ROTATED,
             subject=f"governance.masterkey:{new_id}",
             payload={"old_key_id": old_id, "new_key_id": new_id, "rewrapped_data_keys": rewrapped},
             actor=actor,
@@ -392,12 +385,12 @@ def master_key_rotate(*, actor=None) -> dict:
 # --- code --------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def code_version_register(
     *, business_unit, repository_url: str, commit_sha: str, image_digest: str = "", actor=None
 ) -> tuple[CodeVersion, bool]:
     """Register the code a run executed; registering the same code again returns the first record."""
-    require_unit_permission(actor, "governance.add_codeversion", business_unit)
+    require(actor, "governance.add_codeversion", business_unit)
     commit_sha = commit_sha.lower()
     if not COMMIT_RE.match(commit_sha):
         raise ValidationError("commit_sha must be 7 to 64 hex digits.")
@@ -415,12 +408,12 @@ def code_version_register(
         repository_url=repository_url,
         commit_sha=commit_sha,
         image_digest=image_digest,
-        created_by=_user(actor),
+        created_by=recorded_user(actor),
     )
     code.full_clean()
     code.save()
     ledger_append(
-        kind="registry.code_version_registered",
+        kind=GovernanceKind.CODE_VERSION_REGISTERED,
         subject=code.ledger_subject,
         payload={
             "business_unit_id": business_unit.pk,
@@ -436,7 +429,7 @@ def code_version_register(
 # --- models ------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def model_create(
     *,
     business_unit,
@@ -448,7 +441,7 @@ def model_create(
     actor=None,
 ) -> MLModel:
     """Create a model with its intended purpose and EU AI Act classification."""
-    require_unit_permission(actor, "governance.add_mlmodel", business_unit)
+    require(actor, "governance.add_mlmodel", business_unit)
     if risk_tier == RiskTier.HIGH and not annex_iii_category:
         raise ValidationError("A high-risk model names its Annex III category (e.g. creditworthiness).")
     if risk_tier != RiskTier.HIGH and annex_iii_category:
@@ -461,12 +454,12 @@ def model_create(
         intended_purpose=intended_purpose,
         risk_tier=risk_tier,
         annex_iii_category=annex_iii_category,
-        owner=owner if owner is not None else _user(actor),
+        owner=owner if owner is not None else recorded_user(actor),
     )
     model.full_clean()
     model.save()
     ledger_append(
-        kind="registry.model_created",
+        kind=GovernanceKind.MODEL_CREATED,
         subject=model.ledger_subject,
         payload={
             "business_unit_id": business_unit.pk,
@@ -492,7 +485,7 @@ def model_version_register(
     max_bytes: int | None = None,
 ) -> ModelVersion:
     """Register a model artifact after loading it safely; record its SHA-256 and features."""
-    require_unit_permission(actor, "governance.add_modelversion", model.business_unit)
+    require(actor, "governance.add_modelversion", model.business_unit)
     max_bytes = settings.CUSTOS_MAX_ARTIFACT_BYTES if max_bytes is None else max_bytes
     if not version or len(version) > 100:
         raise ValidationError("A version is 1 to 100 characters.")
@@ -505,11 +498,11 @@ def model_version_register(
     try:
         loaded = artifacts.load_artifact_bytes(artifact, artifact_format)
     except artifacts.ArtifactRefused as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError({"artifact": str(exc)}) from None
     sha256 = hashlib.sha256(artifact).hexdigest()
     rel = artifacts.artifact_write(artifact)
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             mv = ModelVersion(
                 model=model,
                 version=version,
@@ -521,12 +514,12 @@ def model_version_register(
                 framework_version=loaded.framework_version,
                 feature_names=loaded.feature_names,
                 description=description,
-                created_by=_user(actor),
+                created_by=recorded_user(actor),
             )
             mv.save()
-            storage.remove_on_rollback(artifacts.artifact_path(rel))  # e.g. a caller's outer transaction
+            remove_on_rollback(artifacts.artifact_path(rel))  # e.g. a caller's outer transaction
             ledger_append(
-                kind="registry.model_version_registered",
+                kind=GovernanceKind.MODEL_VERSION_REGISTERED,
                 subject=mv.ledger_subject,
                 payload={
                     "model_id": model.pk,
@@ -553,7 +546,7 @@ def model_version_register(
 # --- training runs -----------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def training_run_register(
     *,
     business_unit,
@@ -571,7 +564,7 @@ def training_run_register(
     actor=None,
 ) -> TrainingRun:
     """Register a completed run: INPUTS is a list of (dataset version, role) pairs."""
-    require_unit_permission(actor, "governance.add_trainingrun", business_unit)
+    require(actor, "governance.add_trainingrun", business_unit)
     inputs = list(inputs)
     if not inputs:
         raise ValidationError("A training run names at least one input dataset version.")
@@ -622,13 +615,13 @@ def training_run_register(
         started_at=started_at,
         ended_at=ended_at,
         state="COMPLETE",
-        created_by=_user(actor),
+        created_by=recorded_user(actor),
     )
     TrainingRunInput.objects.bulk_create(
         [TrainingRunInput(run=run, dataset_version=dv, role=role) for dv, role in inputs]
     )
     ledger_append(
-        kind="registry.training_run_registered",
+        kind=GovernanceKind.TRAINING_RUN_REGISTERED,
         subject=run.ledger_subject,
         payload={
             "business_unit_id": business_unit.pk,
@@ -678,9 +671,9 @@ def storage_sweep(*, older_than: timedelta = timedelta(hours=1), dry_run: bool =
             found.append(rel)
             size += stat.st_size
     if found and not dry_run:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             ledger_append(
-                kind="registry.storage_swept",
+                kind=GovernanceKind.STORAGE_SWEPT,
                 subject="governance.storage:root",
                 payload={"files": len(found), "bytes": size, "older_than_seconds": int(older_than.total_seconds())},
                 actor=actor,

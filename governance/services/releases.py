@@ -1,6 +1,6 @@
 """Release requests from submission to approval, rejection, revocation or supersession.
 
-Every function here that changes state locks the request, asks ``governance.releases`` whether
+Every function here that changes state locks the request, asks ``governance.rules.releases`` whether
 the step is allowed (``TransitionRefused`` → 409, ``DecisionRefused`` → 403), writes the change
 and appends its ledger entry in the same transaction. Once an approval has committed, the
 release's attestation is signed against a fresh ledger checkpoint that covers every entry it
@@ -9,14 +9,18 @@ step failed).
 
 Gates: ``release_request`` starts the gating step and asks ``gate_run_for_release`` for the
 current gate run of the model version (starting one if there is none); a gate run that
-finishes later reports through ``release_gates_from_run``, called by ``gate_run_finish``.
+finishes later reports through ``release_gates_from_run``, which ``services.gating`` calls in
+the transaction that records the run's end. The arrow is one way: releases use the gate
+services, the gate services know nothing of releases.
+
+Entry points are durable transactions (a caller cannot wrap them and so delay the attestation
+that is signed on commit); the steps they compose are ``savepoint=False`` atomics.
 """
 
 import hashlib
 from datetime import UTC
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,32 +29,25 @@ from audit.attestation import sign_statement, statement
 from audit.canonical import canonical_json
 from audit.models import LedgerEntry
 from audit.services import checkpoint_create, ledger_append
+from config.errors import Conflict
 
-from .. import releases as rules
-from ..models import ApprovalPolicy, Approval, ReleaseRequest
+from ..models import Approval, ApprovalPolicy, GateRun, ReleaseRequest
 from ..models.registry import RiskTier
-from ..releases import Action, ApprovalRule, Decision, DecisionRefused, GateVerdict, RecordedDecision, State
-from ..selectors.access import can_access_unit
+from ..rules import releases as rules
+from ..rules.kinds import GovernanceKind
+from ..rules.limits import JUSTIFICATION_MIN_LENGTH
+from ..rules.releases import Action, ApprovalRule, Decision, RecordedDecision, State, Verdict
+from ..selectors.gates import gate_policy_for_model
+from .gates import _gate_run_submit
+from .guards import recorded_user, require
 
 
-class ReleaseConflict(Exception):
+class ReleaseConflict(Conflict):
     """The request collides with the state of things (the API answers 409 Conflict)."""
 
 
 def _digest(value) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
-
-
-def _require(actor, perm: str, unit, what: str) -> None:
-    """Refuse unless ACTOR holds PERM and may act in UNIT (None is the system itself)."""
-    if actor is None:
-        return
-    if not actor.has_perm(perm) or not can_access_unit(actor, unit, write=True):
-        raise PermissionDenied(f"You may not {what} in business unit {unit.slug!r}.")
-
-
-def _user(actor):
-    return actor if isinstance(actor, get_user_model()) else None
 
 
 def _iso(dt) -> str:
@@ -60,11 +57,15 @@ def _iso(dt) -> str:
 # --- approval policies ------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def approval_policy_publish(*, risk_tier: str, environment: str, rule: ApprovalRule, actor=None) -> ApprovalPolicy:
     """Publish a new version of the approval policy for (RISK_TIER, ENVIRONMENT)."""
-    if actor is not None and not actor.has_perm("governance.add_approvalpolicy"):
-        raise PermissionDenied("You may not publish approval policies.")
+    return _approval_policy_publish(risk_tier=risk_tier, environment=environment, rule=rule, actor=actor)
+
+
+@transaction.atomic(savepoint=False)
+def _approval_policy_publish(*, risk_tier, environment, rule, actor) -> ApprovalPolicy:
+    require(actor, "governance.add_approvalpolicy", what="publish approval policies (organisation-wide authority)")
     if risk_tier not in RiskTier.values or environment not in ("staging", "production"):
         raise ValidationError("Unknown risk tier or environment.")
     last = (
@@ -80,10 +81,10 @@ def approval_policy_publish(*, risk_tier: str, environment: str, rule: ApprovalR
         version=(last.version + 1) if last else 1,
         rule=data,
         digest=_digest(data),
-        created_by=_user(actor),
+        created_by=recorded_user(actor),
     )
     ledger_append(
-        kind="release.approval_policy_published",
+        kind=GovernanceKind.APPROVAL_POLICY_PUBLISHED,
         subject=policy.ledger_subject,
         payload={
             "risk_tier": risk_tier,
@@ -101,8 +102,8 @@ def approval_policy_current(*, risk_tier: str, environment: str) -> ApprovalPoli
     """The latest policy for (RISK_TIER, ENVIRONMENT); the shipped default is published on first use."""
     policy = ApprovalPolicy.objects.filter(risk_tier=risk_tier, environment=environment).order_by("-version").first()
     if policy is None:
-        policy = approval_policy_publish(
-            risk_tier=risk_tier, environment=environment, rule=rules.DEFAULT_RULES[(risk_tier, environment)]
+        policy = _approval_policy_publish(
+            risk_tier=risk_tier, environment=environment, rule=rules.DEFAULT_RULES[(risk_tier, environment)], actor=None
         )
     return policy
 
@@ -111,8 +112,8 @@ def approval_policy_current(*, risk_tier: str, environment: str) -> ApprovalPoli
 
 
 def _gate_outcome(run):
-    """(verdict, ledger subject, ledger seq of its verdict, details) of a finished gate run."""
-    finished = LedgerEntry.objects.filter(subject=run.ledger_subject, kind="gates.run_finished").latest("seq")
+    """(verdict, ledger seq of its verdict, details) of a finished gate run."""
+    finished = LedgerEntry.objects.filter(subject=run.ledger_subject, kind=GovernanceKind.RUN_FINISHED).latest("seq")
     checks = [
         {
             "name": f"{c.get('area')}.{c.get('name')}",
@@ -130,7 +131,7 @@ def _gate_outcome(run):
         "reason": run.reason,
         "checks": checks,
     }
-    return run.status, run.ledger_subject, finished.seq, details
+    return run.status, finished.seq, details
 
 
 def gate_run_for_release(*, release: ReleaseRequest, actor=None):
@@ -143,9 +144,6 @@ def gate_run_for_release(*, release: ReleaseRequest, actor=None):
     set from, the release waits in 'gating' until a gate run is submitted (gates API) and
     finishes, which reports here through ``release_gates_from_run``.
     """
-    from ..models import GateRun
-    from .gates import gate_policy_for_model, gate_run_submit
-
     policy = gate_policy_for_model(release.model)
     if policy is None:
         return None
@@ -160,7 +158,7 @@ def gate_run_for_release(*, release: ReleaseRequest, actor=None):
         template = runs.filter(model_version__model=release.model).order_by("-created_at", "-pk").first()
         if template is None:
             return None
-        run = gate_run_submit(
+        run = _gate_run_submit(
             model_version=release.model_version,
             dataset_version=template.dataset_version,
             label_column=template.label_column,
@@ -169,28 +167,22 @@ def gate_run_for_release(*, release: ReleaseRequest, actor=None):
         )
     if run.status not in GateRun.FINAL:
         return None
-    return _gate_outcome(run)
+    return run
 
 
 def release_gates_from_run(*, run) -> list[ReleaseRequest]:
     """Move the releases waiting in 'gating' on RUN's model version on with RUN's verdict.
 
-    Called by ``gate_run_finish`` in the same transaction. A run under a policy that no longer
-    applies to the model leaves them waiting; an errored run fails them (never a pass).
+    Called by ``services.gating`` in the transaction that records the run's end. A run under a
+    policy that no longer applies to the model leaves them waiting; an errored run fails them
+    (never a pass).
     """
-    from .gates import gate_policy_for_model
-
     if gate_policy_for_model(run.model_version.model) != run.policy:
         return []
     moved = []
     waiting = ReleaseRequest.objects.filter(model_version=run.model_version, state=State.GATING).order_by("pk")
     for release in waiting:
-        verdict, subject, seq, details = _gate_outcome(run)
-        moved.append(
-            release_gate_result_record(
-                release=release, verdict=verdict, gate_run_subject=subject, gate_ledger_seq=seq, details=details
-            )
-        )
+        moved.append(_release_gate_result_record(release=release, run=run))
     return moved
 
 
@@ -211,15 +203,16 @@ def _move(release: ReleaseRequest, action, **fields) -> State:
     return old
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def release_request(*, model_version, environment: str, actor) -> ReleaseRequest:
     """Ask to release MODEL_VERSION to ENVIRONMENT; start gating it at once."""
     model = model_version.model
-    _require(actor, "governance.add_releaserequest", model.business_unit, "request releases")
+    require(actor, "governance.add_releaserequest", model.business_unit, what="request releases")
     if environment not in ("staging", "production"):
-        raise ValidationError("The environment is 'staging' or 'production'.")
-    if model.risk_tier == RiskTier.PROHIBITED:
-        raise ValidationError("Models of a prohibited practice (EU AI Act Art. 5) may not be released.")
+        raise ValidationError({"environment": "The environment is 'staging' or 'production'."})
+    refusal = rules.release_refusal(model.risk_tier)
+    if refusal:
+        raise ValidationError(refusal)
     policy = approval_policy_current(risk_tier=model.risk_tier, environment=environment)
     open_ = ReleaseRequest.objects.filter(
         model_version=model_version, environment=environment, state__in=[s.value for s in rules.OPEN_STATES]
@@ -244,7 +237,7 @@ def release_request(*, model_version, environment: str, actor) -> ReleaseRequest
     except IntegrityError:  # a concurrent request for the same version won the race
         raise ReleaseConflict(f"A release of this version to {environment} is already open.") from None
     ledger_append(
-        kind="release.requested",
+        kind=GovernanceKind.RELEASE_REQUESTED,
         subject=release.ledger_subject,
         payload={
             "model_version_id": model_version.pk,
@@ -257,48 +250,79 @@ def release_request(*, model_version, environment: str, actor) -> ReleaseRequest
         actor=actor,
     )
     _move(release, Action.START_GATING)
-    ledger_append(kind="release.gating_started", subject=release.ledger_subject, payload={}, actor=actor)
+    ledger_append(kind=GovernanceKind.GATING_STARTED, subject=release.ledger_subject, payload={}, actor=actor)
     finished = gate_run_for_release(release=release, actor=actor)
     if finished is not None:
-        verdict, subject, seq, details = finished
-        release = release_gate_result_record(
-            release=release, verdict=verdict, gate_run_subject=subject, gate_ledger_seq=seq, details=details
-        )
+        release = _release_gate_result_record(release=release, run=finished)
     return release
 
 
-@transaction.atomic
-def release_gate_result_record(
-    *, release: ReleaseRequest, verdict: str, gate_run_subject: str, gate_ledger_seq: int | None, details=None, actor=None
-) -> ReleaseRequest:
-    """Record the verdict of RELEASE's gate run and move it on: to approval, or to 'gate_failed'.
-
-    Called by the gate run when it finishes (actor None, the system). People cannot call it.
-    """
+@transaction.atomic(durable=True)
+def release_gate_result_record(*, release: ReleaseRequest, run: GateRun, actor=None) -> ReleaseRequest:
+    """Record the verdict of RELEASE's finished gate RUN: what a run's end does (an operator may replay it)."""
     if actor is not None and not actor.is_superuser:
         raise PermissionDenied("Gate results are recorded by the gate runs themselves.")
+    return _release_gate_result_record(release=release, run=run)
+
+
+@transaction.atomic(savepoint=False)
+def _release_gate_result_record(*, release: ReleaseRequest, run: GateRun) -> ReleaseRequest:
+    """Record the verdict of RELEASE's gate RUN (finished) and move it on: to approval, or to 'gate_failed'.
+
+    Only the system records gate results: a finished run reports them here.
+    """
     release = _lock(release)
-    verdict = GateVerdict(verdict)
+    verdict, seq, details = _gate_outcome(run)
+    verdict = Verdict(verdict)
     _move(
         release,
         rules.gate_action(verdict),
         gate_verdict=verdict.value,
-        gate_run_subject=gate_run_subject,
-        gate_ledger_seq=gate_ledger_seq,
-        gate_details=details or {},
+        gate_run=run,
+        gate_ledger_seq=seq,
+        gate_details=details,
     )
     ledger_append(
-        kind="release.gates_recorded",
+        kind=GovernanceKind.GATES_RECORDED,
         subject=release.ledger_subject,
         payload={
             "verdict": verdict.value,
-            "gate_run": gate_run_subject,
-            "gate_ledger_seq": gate_ledger_seq,
+            "gate_run": run.ledger_subject,
+            "gate_ledger_seq": seq,
             "state": release.state,
         },
-        actor=actor,
+        actor=None,
     )
     return release
+
+
+def _roles(user) -> set[str]:
+    return set(user.groups.values_list("name", flat=True))
+
+
+def decisions_open_to(*, release: ReleaseRequest, user) -> list[tuple[Decision, str]]:
+    """The (decision, role) pairs USER may record on RELEASE now: what ``release_decide`` accepts.
+
+    The admin offers exactly these forms; nobody restates the rules.
+    """
+    if release.state != State.AWAITING_APPROVAL or not user.has_perm("governance.decide_releaserequest"):
+        return []
+    if not ReleaseRequest.objects.for_user(user, write=True).filter(pk=release.pk).exists():
+        return []
+    return rules.decisions_open_to(
+        ApprovalRule.from_json(release.approval_policy.rule),
+        requester_id=release.requester_id,
+        approver_id=user.pk,
+        approver_roles=_roles(user),
+        decisions=_recorded(release),
+        gate_verdict=release.gate_verdict,
+    )
+
+
+def release_outcome(release: ReleaseRequest) -> rules.Outcome:
+    """Where RELEASE stands under its approval policy: approvals so far, who is still needed."""
+    return rules.evaluate(ApprovalRule.from_json(release.approval_policy.rule), decisions=_recorded(release),
+                          gate_verdict=release.gate_verdict or Verdict.ERROR)
 
 
 def _recorded(release) -> list[RecordedDecision]:
@@ -308,12 +332,12 @@ def _recorded(release) -> list[RecordedDecision]:
     ]
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, justification: str) -> ReleaseRequest:
     """Record ACTOR's DECISION (approve, reject, override) in ROLE; approve or reject when it settles it."""
     release = _lock(release)
     unit = release.model.business_unit
-    _require(actor, "governance.decide_releaserequest", unit, "decide on releases")
+    require(actor, "governance.decide_releaserequest", unit, what="decide on releases")
     if release.state != State.AWAITING_APPROVAL:
         raise rules.TransitionRefused(
             release.state, Action.APPROVE if decision != Decision.REJECT else Action.REJECT
@@ -322,15 +346,13 @@ def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, 
         decision = Decision(decision)
     except ValueError:
         raise ValidationError(f"A decision is one of {', '.join(d.value for d in Decision)}.") from None
-    if len((justification or "").strip()) < rules.MIN_JUSTIFICATION:
-        raise ValidationError(f"A decision needs a written justification (at least {rules.MIN_JUSTIFICATION} characters).")
     rule = ApprovalRule.from_json(release.approval_policy.rule)
     decisions = _recorded(release)
     rules.check_decision(
         rule,
         requester_id=release.requester_id,
         approver_id=actor.pk,
-        approver_roles=set(actor.groups.values_list("name", flat=True)),
+        approver_roles=_roles(actor),
         role=role,
         decision=decision,
         justification=justification,
@@ -338,9 +360,9 @@ def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, 
         gate_verdict=release.gate_verdict,
     )
     kind = {
-        Decision.APPROVE: "release.approval_given",
-        Decision.REJECT: "release.rejection_given",
-        Decision.OVERRIDE: "release.gate_overridden",
+        Decision.APPROVE: GovernanceKind.APPROVAL_GIVEN,
+        Decision.REJECT: GovernanceKind.REJECTION_GIVEN,
+        Decision.OVERRIDE: GovernanceKind.GATE_OVERRIDDEN,
     }[decision]
     entry = ledger_append(  # sealed now: the approval stores its seq
         kind=kind,
@@ -365,7 +387,7 @@ def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, 
     elif outcome.status == "rejected":
         _move(release, Action.REJECT, decided_at=timezone.now())
         ledger_append(
-            kind="release.rejected", subject=release.ledger_subject, payload={"rejected_by": actor.pk}, actor=actor
+            kind=GovernanceKind.REJECTED, subject=release.ledger_subject, payload={"rejected_by": actor.pk}, actor=actor
         )
     return release
 
@@ -381,14 +403,14 @@ def _approve(release: ReleaseRequest, *, actor) -> None:
     if previous is not None:
         _move(previous, Action.SUPERSEDE, superseded_by=release, ended_at=now)
         ledger_append(
-            kind="release.superseded",
+            kind=GovernanceKind.SUPERSEDED,
             subject=previous.ledger_subject,
             payload={"superseded_by": release.pk, "model_version_id": release.model_version_id},
             actor=actor,
         )
     _move(release, Action.APPROVE, decided_at=now)
     ledger_append(
-        kind="release.approved",
+        kind=GovernanceKind.APPROVED,
         subject=release.ledger_subject,
         payload={
             "model_version_id": release.model_version_id,
@@ -415,19 +437,19 @@ def release_attestation_issue(*, release: ReleaseRequest, actor=None) -> Release
     if actor is not None and not actor.is_superuser:
         raise PermissionDenied("Attestations are issued by Custos itself.")
     checkpoint = checkpoint_create()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         release = _lock(release)
         if release.attestation:
             return release
         if release.state != State.APPROVED:
             raise rules.TransitionRefused(release.state, Action.APPROVE, "Only an approved release is attested.")
-        approved = LedgerEntry.objects.filter(subject=release.ledger_subject, kind="release.approved").latest("seq")
+        approved = LedgerEntry.objects.filter(subject=release.ledger_subject, kind=GovernanceKind.APPROVED).latest("seq")
         if checkpoint.tree_size <= approved.seq:  # a checkpoint signed before the approval committed
             raise ReleaseConflict("The latest checkpoint does not cover the approval yet; try again.")
         release.attestation = sign_statement(release_statement(release, approved_entry=approved, checkpoint=checkpoint))
         release.save(update_fields=["attestation"])
         ledger_append(
-            kind="release.attestation_issued",
+            kind=GovernanceKind.ATTESTATION_ISSUED,
             subject=release.ledger_subject,
             payload={
                 "payload_sha256": hashlib.sha256(release.attestation["payload"].encode()).hexdigest(),
@@ -472,7 +494,7 @@ def release_statement(release: ReleaseRequest, *, approved_entry, checkpoint) ->
         },
         "gates": [
             {
-                "run": release.gate_run_subject,
+                "run": release.gate_run.ledger_subject if release.gate_run_id else None,
                 "verdict": release.gate_verdict,
                 "ledger_seq": release.gate_ledger_seq,
             }
@@ -502,33 +524,25 @@ def release_statement(release: ReleaseRequest, *, approved_entry, checkpoint) ->
     return statement(artifact_name=f"{model.name}@{mv.version}", sha256=mv.artifact_sha256, predicate=predicate)
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def release_revoke(*, release: ReleaseRequest, justification: str, actor) -> ReleaseRequest:
     """Revoke an approved release with a written justification; its attestation no longer counts."""
+    return _release_revoke(release=release, justification=justification, actor=actor)
+
+
+@transaction.atomic(savepoint=False)
+def _release_revoke(*, release, justification, actor) -> ReleaseRequest:
     release = _lock(release)
-    _require(actor, "governance.revoke_releaserequest", release.model.business_unit, "revoke releases")
-    if len((justification or "").strip()) < rules.MIN_JUSTIFICATION:
-        raise ValidationError(f"A revocation needs a written justification (at least {rules.MIN_JUSTIFICATION} characters).")
+    require(actor, "governance.revoke_releaserequest", release.model.business_unit, what="revoke releases")
+    if len((justification or "").strip()) < JUSTIFICATION_MIN_LENGTH:
+        raise ValidationError(
+            {"justification": f"A revocation needs a written justification (at least {JUSTIFICATION_MIN_LENGTH} characters)."}
+        )
     _move(release, Action.REVOKE, justification=justification, ended_at=timezone.now())
     ledger_append(
-        kind="release.revoked",
+        kind=GovernanceKind.REVOKED,
         subject=release.ledger_subject,
         payload={"justification_sha256": hashlib.sha256(justification.encode()).hexdigest()},
         actor=actor,
     )
     return release
-
-
-__all__ = [
-    "DecisionRefused",
-    "ReleaseConflict",
-    "approval_policy_current",
-    "approval_policy_publish",
-    "gate_run_for_release",
-    "release_decide",
-    "release_gate_result_record",
-    "release_gates_from_run",
-    "release_attestation_issue",
-    "release_request",
-    "release_revoke",
-]

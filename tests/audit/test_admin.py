@@ -5,7 +5,7 @@ import json
 import pytest
 
 from audit.services import checkpoint_create
-from governance import roles
+from governance.rules import roles
 
 from .conftest import owner_bypass, raw
 

@@ -10,7 +10,7 @@ from audit.keys import signing_key
 from audit.models import LedgerEntry
 from audit.note import open_checkpoint, parse_verifier_key
 from audit.services import checkpoint_create
-from governance import roles
+from governance.rules import roles
 
 API = "/api/v1/ledger"
 

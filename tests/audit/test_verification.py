@@ -365,6 +365,7 @@ CHECKPOINT_COLUMNS = ["tree_size", "root_hash", "note", "key_id", "created_at"]
 HEAD_COLUMNS = ["size", "last_hash", "frontier", "key_id"]
 WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.:_-", min_size=1, max_size=20)
 LETTERS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)  # never read as a number
+INT64 = st.integers(-(2**63), 2**63 - 1)  # what an SQLite column can hold
 
 
 def _maybe_wrong_type(draw, new, wrong):
@@ -411,7 +412,7 @@ def _alter_node(draw, size):
     node_id = draw(st.sampled_from(sorted(nodes)))
     if how == "hash":
         new = _different(draw, st.binary(min_size=0, max_size=40), nodes[node_id])
-        new = _maybe_wrong_type(draw, new, LETTERS | st.integers())
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64)
         raw("UPDATE audit_treenode SET hash = %s WHERE id = %s", [new, node_id])
         return [_node_name(node_id), "altered"]
     if how == "delete":
@@ -433,17 +434,17 @@ def _alter_entry(draw, size):
         new = old + timedelta(microseconds=draw(st.integers(-10**12, 10**12).filter(bool)))
         if connection.vendor == "sqlite":
             new = new.replace(tzinfo=None).isoformat(" ")  # Django stores naive UTC text on SQLite
-        new = _maybe_wrong_type(draw, new, LETTERS | st.integers() | st.binary(max_size=8))
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64 | st.binary(max_size=8))
     elif column in ("kind", "subject", "actor"):
-        new = _maybe_wrong_type(draw, _different(draw, WORDS, old), st.integers() | st.binary(max_size=8))
+        new = _maybe_wrong_type(draw, _different(draw, WORDS, old), INT64 | st.binary(max_size=8))
     elif column == "key_id":
         new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=8, max_size=8), old)
-        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
     elif column == "payload":  # an integer past 2**53 is JSON, but not signable under RFC 8785
         new = json.dumps({**old, draw(WORDS): draw(st.integers() | WORDS | st.booleans())})
     else:
         new = _different(draw, st.binary(min_size=0, max_size=80), bytes(old))
-        new = _maybe_wrong_type(draw, new, LETTERS | st.integers())
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64)
     raw(f"UPDATE audit_ledgerentry SET {column} = %s WHERE seq = %s", [new, seq])
     return [re.compile(rf"\bentry {seq}\b|{re.escape(str(new))}" if column == "seq" else rf"\bentry {seq}:")]
 
@@ -459,15 +460,15 @@ def _alter_checkpoint(draw, size):
         new = _maybe_wrong_type(draw, new, LETTERS | st.floats(0, size + 5).filter(lambda f: not f.is_integer()))
         named = f"checkpoint at size {new!r}"
     elif column == "root_hash":
-        new = _maybe_wrong_type(draw, draw(st.binary(min_size=0, max_size=40)), LETTERS | st.integers())
+        new = _maybe_wrong_type(draw, draw(st.binary(min_size=0, max_size=40)), LETTERS | INT64)
     elif column == "key_id":
         new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=8, max_size=8), key_id)
-        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
     elif column == "created_at":
         new = created_at + timedelta(days=draw(st.integers(1, 1000)) * draw(st.sampled_from([-1, 1])))
         if connection.vendor == "sqlite":
             new = new.replace(tzinfo=None).isoformat(" ")
-        wrong = _maybe_wrong_type(draw, new, LETTERS | st.integers())
+        wrong = _maybe_wrong_type(draw, new, LETTERS | INT64)
         if wrong != new:  # Django cannot convert the row back: the message names the checkpoints, not the row
             new, named = wrong, "checkpoint"
     else:
@@ -481,7 +482,7 @@ def _alter_checkpoint(draw, size):
         else:  # a second signature by a key nobody checks
             new = note + f"\u2014 {draw(WORDS)} {base64.b64encode(draw(st.binary(min_size=5, max_size=72))).decode()}\n"
     if column == "note":
-        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
     raw(f"UPDATE audit_checkpoint SET {column} = %s WHERE tree_size = %s", [new, at])
     return [named]
 
@@ -493,10 +494,10 @@ def _alter_head(draw, size):
         new = _maybe_wrong_type(draw, _different(draw, st.integers(-3, size + 5), old), LETTERS)
     elif column == "key_id":
         new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=0, max_size=8), old)
-        new = _maybe_wrong_type(draw, new, st.integers() | st.binary(max_size=8))
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
     else:
         new = _different(draw, st.binary(min_size=0, max_size=32 * (size.bit_length() + 1)), bytes(old))
-        new = _maybe_wrong_type(draw, new, LETTERS | st.integers())
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64)
     raw(f"UPDATE audit_ledgerhead SET {column} = %s WHERE id = 1", [new])
     return ["head", {"size": "size", "last_hash": "last_hash", "frontier": "frontier", "key_id": "key"}[column]]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from governance import roles
+from governance.rules import roles
 
 pytestmark = pytest.mark.browser
 

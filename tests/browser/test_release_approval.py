@@ -5,9 +5,10 @@ import pytest
 from audit.attestation import verify_artifact
 from audit.verifier import load_verifier_keys
 from audit.keys import signing_key
-from governance import roles
-from governance.releases import State
-from governance.services.releases import release_gate_result_record, release_request
+from governance.rules import roles
+from governance.rules.releases import State
+from governance.services.releases import release_request
+from tests.gate_verdicts import record_gate_verdict
 
 pytestmark = pytest.mark.browser
 WHY = "Checked fairness by group and the SHAP ranking; independent of development."
@@ -17,9 +18,7 @@ WHY = "Checked fairness by group and the SHAP ranking; independent of developmen
 def release(credit_model_version, make_user, unit):
     requester = make_user(roles.DATA_SCIENTIST, [unit], username="dana.scientist")
     r = release_request(model_version=credit_model_version, environment="production", actor=requester)
-    return release_gate_result_record(
-        release=r, verdict="passed", gate_run_subject="governance.gaterun:1", gate_ledger_seq=0
-    )
+    return record_gate_verdict(r, "passed")
 
 
 def decide(browser, release, role, decision="approve"):

@@ -1,11 +1,11 @@
 """Load the demo data for a first run; idempotent."""
 
-from django.core.management.base import BaseCommand
+from config.commands import CustosCommand
 
-from ...demo import STEPS
+from ...demo.steps import STEPS
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Create demo users for each role, business units and the demo data (safe to run twice)."
 
     def add_arguments(self, parser):

@@ -3,14 +3,16 @@
 
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+
+from config.commands import CustosCommand
 
 from ...models import GateRun
-from ...services.gates import gate_policy_install_defaults, gate_run_reverify, gate_runs_abandon_stuck
+from ...services.gates import gate_policy_install_defaults, gate_run_reverify, gate_run_reverify_request
+from ...services.gating import gate_runs_abandon_stuck
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Re-verify a gate run, install the shipped default policy, or end stuck runs in error."
 
     def add_arguments(self, parser):
@@ -24,16 +26,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, action, **opts):
-        try:
-            getattr(self, f"_{action.replace('-', '_')}")(**opts)
-        except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from None
+        getattr(self, f"_{action.replace('-', '_')}")(**opts)
 
     def _reverify(self, run_id, **_):
         run = GateRun.objects.filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"No gate run {run_id}.")
-        found = gate_run_reverify(run=run)
+        # An operator's command may wait for the computation: it runs here, not on a worker.
+        check = gate_run_reverify(reverification_id=gate_run_reverify_request(run=run, dispatch=False).pk)
+        found = check.differences
         if found:
             for line in found:
                 self.stderr.write(f"  {line}")

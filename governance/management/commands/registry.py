@@ -3,16 +3,18 @@ subject-index key at the files their settings name; ``registry sweep`` removes s
 no record names (left by uploads whose process died before its rollback cleaned up)."""
 
 from datetime import timedelta
-
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from config.commands import CustosCommand
+
+from ...services.registry import master_key_rotate, storage_sweep
 from ...storage import generate_key_file, key_id, load_secret_key
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Operate the registry's keys, or sweep stored files that no record names."
     requires_system_checks = []  # `keys generate` must run before the keys exist
 
@@ -34,14 +36,8 @@ class Command(BaseCommand):
         if action == "sweep":
             return self._sweep(**opts)
         if keys_action == "rotate-master":
-            from django.core.exceptions import ValidationError
-
-            from ...services.registry import master_key_rotate
-
-            try:
-                result = master_key_rotate()
-            except ValidationError as exc:
-                raise CommandError(" ".join(exc.messages)) from None
+            
+            result = master_key_rotate()
             self.stdout.write(
                 f"Master key {result['old_key_id']} -> {result['new_key_id']}: "
                 f"{result['rewrapped_data_keys']} data key(s) rewrapped. Destroy any copy of the old key file."
@@ -59,14 +55,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{name}: {path} (key id {key_id(load_secret_key(name))})")
 
     def _sweep(self, older_than, dry_run, **_):
-        from django.core.exceptions import ValidationError
-
-        from ...services.registry import storage_sweep
-
-        try:
-            result = storage_sweep(older_than=timedelta(minutes=older_than), dry_run=dry_run)
-        except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages)) from None
+        
+        result = storage_sweep(older_than=timedelta(minutes=older_than), dry_run=dry_run)
         for rel in result["files"]:
             self.stdout.write(f"{'would remove' if dry_run else 'removed'} {rel}")
         self.stdout.write(

@@ -1,13 +1,14 @@
 """Operate releases: ``releases attest RELEASE_ID`` issues an approved release's attestation."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+
+from config.commands import CustosCommand
 
 from ...models import ReleaseRequest
-from ...releases import TransitionRefused
-from ...services.releases import ReleaseConflict, release_attestation_issue
+from ...services.releases import release_attestation_issue
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Operate release requests."
 
     def add_arguments(self, parser):
@@ -21,8 +22,5 @@ class Command(BaseCommand):
         release = ReleaseRequest.objects.filter(pk=release_id).first()
         if release is None:
             raise CommandError(f"No release request {release_id}.")
-        try:
-            release = release_attestation_issue(release=release)
-        except (TransitionRefused, ReleaseConflict) as exc:
-            raise CommandError(str(exc)) from None
+        release = release_attestation_issue(release=release)
         self.stdout.write(f"Release {release.pk} is attested (key {release.attestation['signatures'][0]['keyid']}).")

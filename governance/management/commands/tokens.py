@@ -1,15 +1,16 @@
 """Manage API tokens of service accounts: ``tokens create|list|revoke``."""
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+
+from config.commands import CustosCommand
 from django.utils import timezone
 
 from ...models import ServiceToken
 from ...services.access import DEFAULT_TOKEN_DAYS, service_account_create, token_create, token_revoke
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Create, list and revoke API tokens. A token is shown once, at creation."
 
     def add_arguments(self, parser):
@@ -27,10 +28,7 @@ class Command(BaseCommand):
         revoke.add_argument("prefix")
 
     def handle(self, *args, action, **opts):
-        try:
-            getattr(self, f"_{action}")(**opts)
-        except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from None
+        getattr(self, f"_{action}")(**opts)
 
     def _create(self, username, name, days, create_account, **_):
         User = get_user_model()

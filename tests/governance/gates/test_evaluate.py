@@ -5,7 +5,9 @@ import pytest
 from fairlearn.metrics import demographic_parity_ratio
 
 from audit.canonical import canonical_json
-from governance.gates import GateInputError, differences, evaluate, input_problems, summary
+from governance.gates import GateInputError, input_problems
+from governance.gates.evaluate import evaluate
+from governance.gates.results import differences, summary
 from governance.gates.policy import HIGH_RISK_DEFAULT, policy_digest
 
 from .conftest import CATEGORICAL, NUMERIC, credit_policy

@@ -119,7 +119,7 @@ def test_bare_lightgbm_booster_as_the_registry_loads_it(german):
     without classes_; it still gets the exact TreeExplainer."""
     import lightgbm
 
-    from governance.gates import evaluate
+    from governance.gates.evaluate import evaluate
 
     from .conftest import credit_policy
 
@@ -127,7 +127,7 @@ def test_bare_lightgbm_booster_as_the_registry_loads_it(german):
     booster = lightgbm.train({"objective": "binary", "verbose": -1, "seed": 0, "num_leaves": 8},
                              lightgbm.Dataset(x, german["risk"]), num_boost_round=20)
 
-    class Wrapper:  # the shape of governance.artifacts.LightGBMClassifierModel
+    class Wrapper:  # the shape of governance.storage.boosters.LightGBMClassifierModel
         def __init__(self, booster):
             self.booster = booster
             self.feature_names_in_ = np.array(booster.feature_name(), dtype=object)
@@ -154,7 +154,7 @@ def test_bare_lightgbm_booster_as_the_registry_loads_it(german):
 def test_xgboost_json_model_as_the_registry_loads_it(german, tmp_path):
     import xgboost
 
-    from governance.artifacts import load_artifact_bytes
+    from governance.storage.artifacts import load_artifact_bytes
 
     x = german[NUMERIC + ["job"]]
     trained = xgboost.XGBClassifier(n_estimators=30, max_depth=3, random_state=0).fit(x, german["risk"])

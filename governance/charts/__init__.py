@@ -1,0 +1,1 @@
+"""SVG drawings of Custos evidence (gate results, lineage): pure, deterministic, escaped text."""

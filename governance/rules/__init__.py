@@ -1,0 +1,1 @@
+"""Pure rules of the governance domain: no ORM, no services, no selectors."""

@@ -1,0 +1,68 @@
+"""Roles: what a person may do. Business units say where (object permissions).
+
+Roles are Django groups named here; ``services.access.role_permissions_sync`` gives each group
+exactly the model permissions listed here after every migrate, so a permission added with a new
+model reaches its roles without a new data migration.
+"""
+
+DATA_SCIENTIST = "Data Scientist"
+COMPLIANCE_OFFICER = "Compliance Officer"
+MODEL_RISK_VALIDATOR = "Model Risk Validator"
+AUDITOR = "Auditor"
+PIPELINE = "Pipeline"
+# Organisation-wide authority over the policies every unit's releases follow (SR 11-7's model
+# risk management function): publishing gate and approval policy versions, choosing a risk
+# tier's gate policy. A unit's officers and validators choose only their own models' policies.
+HEAD_OF_MODEL_RISK = "Head of Model Risk"
+
+ROLES = [DATA_SCIENTIST, COMPLIANCE_OFFICER, MODEL_RISK_VALIDATOR, AUDITOR, PIPELINE, HEAD_OF_MODEL_RISK]
+
+# Roles that see every business unit (read-only): they audit, or set policy for, the whole institution.
+GLOBAL_READ_ROLES = {AUDITOR, HEAD_OF_MODEL_RISK}
+
+
+def _perms(app_label, *codenames):
+    return [f"{app_label}.{codename}" for codename in codenames]
+
+
+# Every role reads the governed records of the units it may see (the units themselves are
+# restricted by object permissions, not here).
+READ_GOVERNANCE = _perms(
+    "governance",
+    "view_businessunit", "view_dataset", "view_datasetversion", "view_codeversion", "view_mlmodel",
+    "view_modelversion", "view_trainingrun", "view_openlineageevent",
+    "view_gatepolicy", "view_gatepolicyassignment", "view_gaterun",
+    "view_releaserequest", "view_approval", "view_approvalpolicy",
+)
+# Registering data, code, models and runs, submitting gate runs and asking for releases: the
+# work of data scientists and their pipelines.
+REGISTER = _perms(
+    "governance",
+    "add_dataset", "add_datasetversion", "add_codeversion", "add_mlmodel", "add_modelversion",
+    "add_trainingrun", "add_openlineageevent", "add_gaterun", "add_releaserequest",
+)
+READ_LEDGER = _perms("audit", "view_ledgerentry", "view_checkpoint")
+
+# "app_label.codename" of the model permissions each role holds. A permission says what a
+# role may do; object permissions on a BusinessUnit say in which units.
+ROLE_PERMISSIONS = {
+    DATA_SCIENTIST: READ_GOVERNANCE + REGISTER,
+    # A pipeline reads releases and their attestations, not the approval records behind them.
+    PIPELINE: [p for p in READ_GOVERNANCE if p not in _perms("governance", "view_approval", "view_approvalpolicy")]
+    + REGISTER,
+    COMPLIANCE_OFFICER: READ_GOVERNANCE + READ_LEDGER + _perms(
+        "governance",
+        "view_subjectindexentry", "destroy_snapshotkey",
+        "add_gatepolicyassignment", "reverify_gaterun",
+        "decide_releaserequest", "revoke_releaserequest",
+    ),
+    MODEL_RISK_VALIDATOR: READ_GOVERNANCE + READ_LEDGER + _perms(
+        "governance", "add_gatepolicyassignment", "add_gaterun", "reverify_gaterun", "decide_releaserequest"
+    ),
+    HEAD_OF_MODEL_RISK: READ_GOVERNANCE + READ_LEDGER + _perms(
+        "governance", "add_gatepolicy", "add_gatepolicyassignment", "add_approvalpolicy", "reverify_gaterun"
+    ),
+    AUDITOR: READ_GOVERNANCE + READ_LEDGER + _perms("audit", "export_ledgerentry") + _perms(
+        "governance", "view_subjectindexentry", "reverify_gaterun"
+    ),
+}

@@ -1,0 +1,13 @@
+"""Ledger kinds the tests append (registered by ``tests/__init__.py``, also in writer subprocesses)."""
+
+from enum import StrEnum
+
+
+class TestKind(StrEnum):
+    RECORDED = "test.recorded"
+    OTHER = "test.other"
+    SEALED = "test.sealed"
+    HOLDER = "test.holder"
+    FOLLOWER = "test.follower"
+    CONCURRENT = "test.concurrent"
+    DOOMED = "test.doomed"
