@@ -11,3 +11,7 @@ class TestKind(StrEnum):
     FOLLOWER = "test.follower"
     CONCURRENT = "test.concurrent"
     DOOMED = "test.doomed"
+    FIRST = "test.first"  # tests/audit/test_queue.py, which runs on PostgreSQL only
+    AFTER = "test.after"
+    MINE = "test.mine"
+    STRANDED = "test.stranded"
