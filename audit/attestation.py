@@ -3,10 +3,15 @@
 A deployment pipeline receives the envelope with an approved release and checks it offline::
 
     python -m audit.verifier --attestation release.dsse.json \\
-        --key 'custos.local/ledger+1a2b3c4d+AeX…' --artifact model.skops
+        --key 'custos.local/ledger+1a2b3c4d+AeX…' --artifact model.skops \\
+        --environment production --model credit-scoring --model-version 1.4.0
 
-The verify path (``verify_envelope``, ``verify_artifact``, and that command) needs only the
-Python standard library and ``cryptography``: no Django, no database, no network. Verifier keys
+An attestation approves one artifact for one environment: ``verify_release`` checks the
+signature, the artifact's digest and the environment (and, when given, the model and version)
+the pipeline is deploying to, so that a staging approval cannot open the way to production.
+
+The verify path (``verify_envelope``, ``verify_artifact``, ``verify_release``, and that command)
+needs only the Python standard library and ``cryptography``: no Django, no database, no network. Verifier keys
 are the ledger's note verifier keys (``audit.note``). Only ``sign_statement`` touches Django, to
 load the ledger's signing key, and imports it lazily. The format is documented in
 docs/attestation.md.
@@ -109,7 +114,7 @@ def verify_envelope(envelope, verifiers: list[Verifier]) -> dict:
         raise AttestationError("No signature verifies with the given key(s).")
     try:
         stmt = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise AttestationError(f"The signed payload is not JSON: {exc}") from None
     if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:
         raise AttestationError(f"The payload is not an in-toto Statement v1 ({STATEMENT_TYPE}).")
@@ -129,7 +134,10 @@ def file_sha256(path) -> str:
 
 
 def verify_artifact(envelope, keys, artifact_path) -> dict:
-    """Verify ENVELOPE and that ARTIFACT_PATH's SHA-256 is an attested subject; return the Statement."""
+    """Verify ENVELOPE and that ARTIFACT_PATH's SHA-256 is an attested subject; return the Statement.
+
+    It says nothing of the environment: a deployment checks with ``verify_release``.
+    """
     stmt = verify_envelope(envelope, keys)
     actual = file_sha256(artifact_path)
     attested = [s.get("digest", {}).get("sha256") for s in stmt["subject"] if isinstance(s, dict)]
@@ -140,11 +148,44 @@ def verify_artifact(envelope, keys, artifact_path) -> dict:
     return stmt
 
 
+def release_facts(stmt: dict) -> dict:
+    """The environment, model name and model version a release Statement's predicate attests."""
+    predicate = stmt.get("predicate")
+    predicate = predicate if isinstance(predicate, dict) else {}
+    model = predicate.get("model")
+    model = model if isinstance(model, dict) else {}
+    return {"environment": predicate.get("environment"), "model": model.get("name"), "version": model.get("version")}
+
+
+_FACT_NAMES = {"environment": "environment", "model": "model", "version": "model version"}
+
+
+def verify_release(
+    envelope, keys, artifact_path, *, environment: str, model: str | None = None, version: str | None = None
+) -> dict:
+    """Verify ENVELOPE, that ARTIFACT_PATH is the attested artifact, and that the release is for ENVIRONMENT.
+
+    MODEL and VERSION, when given, must be the model name and version the predicate names too.
+    Raises AttestationError naming the first fact that differs; returns the Statement.
+    """
+    if not isinstance(environment, str) or not environment:
+        raise AttestationError("Name the environment the artifact is being deployed to.")
+    stmt = verify_artifact(envelope, keys, artifact_path)
+    attested = release_facts(stmt)
+    for fact, wanted in (("environment", environment), ("model", model), ("version", version)):
+        if wanted is not None and attested[fact] != wanted:
+            raise AttestationError(
+                f"The attestation approves {_FACT_NAMES[fact]} {attested[fact]!r}, not {wanted!r}: "
+                "it does not approve this deployment."
+            )
+    return stmt
+
+
 def load_envelope(path) -> dict:
     """Read an envelope from PATH: a bare DSSE envelope, or the release-status answer saved whole."""
     try:
         data = json.loads(Path(path).read_text())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # json recurses per level: a deep file is unusable input
         raise AttestationError(f"{path} is not JSON: {exc}") from None
     if isinstance(data, dict) and "payload" not in data and isinstance(data.get("attestation"), dict):
         data = data["attestation"]

@@ -65,8 +65,10 @@ def declared_keys(content: dict) -> list[Verifier]:
 class ChainVerifier:
     """Check entries one by one in sequence order and rebuild the Merkle tree as it goes.
 
-    ``add`` raises ChainError naming the entry and what is wrong with it. After the last entry,
-    ``root`` is the tree root at ``size``; ``roots_at`` holds the roots at the sizes asked for.
+    ``add`` raises ChainError naming the entry and what is wrong with it. After each entry,
+    ``completed`` lists the complete subtrees (level >= 1) that entry completed, as (level, index,
+    hash), lowest first, so that a store of them can be compared node by node. After the last
+    entry, ``root`` is the tree root at ``size``; ``roots_at`` holds the roots at the sizes asked for.
     """
 
     def __init__(self, *, want_roots: Iterable[int] = ()):
@@ -78,6 +80,7 @@ class ChainVerifier:
         self.active: str | None = None
         self.want_roots = set(want_roots)
         self.roots_at: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
+        self.completed: list[tuple[int, int, bytes]] = []
 
     @property
     def root(self) -> bytes:
@@ -87,8 +90,10 @@ class ChainVerifier:
         """Check the next entry (its signed bytes and stored hash, signature, key id); return its content."""
         expected = self.size
         where = expected if seq is None else seq
-        if seq is not None and seq != expected:
+        if seq is not None and seq > expected:
             raise ChainError(expected, f"entry {expected} is missing (the next stored entry is {seq})")
+        if seq is not None and seq != expected:
+            raise ChainError(expected, f"a stored entry is numbered {seq} where entry {expected} belongs")
         if merkle.leaf_hash(canonical) != bytes(entry_hash):
             raise ChainError(where, "its content does not match its hash (the entry was altered)")
         try:
@@ -126,7 +131,8 @@ class ChainVerifier:
             self.active = new.key_id
         elif kind == KEY_REVOKED:
             self.revoked.add(str((content.get("payload") or {}).get("key_id")))
-        self.frontier, _ = merkle.frontier_append(self.frontier, self.size, bytes(entry_hash))
+        self.frontier, completed = merkle.frontier_append(self.frontier, self.size, bytes(entry_hash))
+        self.completed = completed[1:]
         self.prev = bytes(entry_hash)
         self.size += 1
         if self.size in self.want_roots:

@@ -8,7 +8,7 @@ from django.utils.module_loading import import_string
 
 from . import merkle, tree
 from .canonical import canonical_json
-from .chain import KEY_KINDS, KEY_REGISTERED, KEY_REVOKED, KEY_ROTATED, b64
+from .chain import KEY_KINDS, KEY_REGISTERED, KEY_ROTATED, b64
 from .models import Checkpoint, LedgerEntry, QueuedEntry
 from .note import NoteError, open_checkpoint, parse_verifier_key
 from .verifier import BUNDLE_FORMAT
@@ -87,31 +87,39 @@ def entry_evidence(entry: LedgerEntry, *, tree_size: int | None = None) -> dict:
     return item
 
 
-def evidence_bundle(*, checkpoint: Checkpoint, subject: str | None = None) -> dict:
-    """An evidence bundle at CHECKPOINT: every entry (a complete chain), or SUBJECT's with proofs.
+def evidence_bundle(*, checkpoint: Checkpoint, subject: str | None = None, subjects=None) -> dict:
+    """An evidence bundle at CHECKPOINT: every entry (a complete chain), or the entries about SUBJECTS with proofs.
 
-    A subject's bundle also carries the ledger's key entries (with their proofs), so the offline
-    verifier can tell which key was active at each entry without trusting anything but the
-    checkpoint's signer.
+    SUBJECT is the one-subject form of SUBJECTS. A subject bundle also carries the ledger's key
+    entries (with their proofs), so the offline verifier can tell which key was active at each
+    entry without trusting anything but the checkpoint's signer. Every header field is one the
+    verifier checks: the origin, tree size and root are the signed checkpoint's, and ``keys``
+    lists the keys the key entries up to the checkpoint declare.
     """
+    wanted_subjects = sorted(set(subjects or ()) | ({subject} if subject else set()))
     size = checkpoint.tree_size
     entries = LedgerEntry.objects.filter(seq__lt=size).order_by("seq")
-    if subject is None:
+    if not wanted_subjects:
         items = [entry_evidence(e) for e in entries.iterator(chunk_size=2000)]
     else:
-        wanted = entries.filter(subject=subject) | entries.filter(kind__in=[KEY_REGISTERED, KEY_ROTATED, KEY_REVOKED])
+        wanted = entries.filter(subject__in=wanted_subjects) | entries.filter(kind__in=KEY_KINDS)
         items = [entry_evidence(e, tree_size=size) for e in wanted.order_by("seq")]
-    return {
+    keys = []
+    for entry in entries.filter(kind__in=[KEY_REGISTERED, KEY_ROTATED]):
+        keys.append(entry.payload["verifier_key" if entry.kind == KEY_REGISTERED else "new_verifier_key"])
+    bundle = {
         "format": BUNDLE_FORMAT,
         "origin": settings.CUSTOS_LOG_ORIGIN,
-        "subject": subject,
-        "complete": subject is None,
+        "complete": not wanted_subjects,
         "tree_size": size,
         "root_hash": bytes(checkpoint.root_hash).hex(),
         "checkpoint": checkpoint.note,
-        "keys": [k["verifier_key"] for k in key_list()],
+        "keys": keys,
         "entries": items,
     }
+    if wanted_subjects:
+        bundle["subjects"] = wanted_subjects
+    return bundle
 
 
 def entry_inclusion(entry: LedgerEntry) -> tuple[bool | None, str]:

@@ -1,7 +1,9 @@
 """Merkle proofs served from the stored complete-subtree hashes (one or two queries per proof)."""
 
 from . import merkle
-from .models import LedgerEntry, LedgerHead, TreeNode
+from .models import TREE_LEVEL_SHIFT, LedgerEntry, LedgerHead, TreeNode
+
+INDEX_MASK = (1 << TREE_LEVEL_SHIFT) - 1
 
 
 class ProofError(ValueError):
@@ -11,6 +13,11 @@ class ProofError(ValueError):
 def ledger_size() -> int:
     head = LedgerHead.objects.filter(id=1).only("size").first()
     return head.size if head else 0
+
+
+def node_position(node_id: int) -> tuple[int, int]:
+    """Return the (level, index) a stored node id names (the inverse of ``TreeNode.node_id``)."""
+    return node_id >> TREE_LEVEL_SHIFT, node_id & INDEX_MASK
 
 
 def fetch_nodes(wanted) -> dict[tuple[int, int], bytes]:
@@ -24,7 +31,7 @@ def fetch_nodes(wanted) -> dict[tuple[int, int], bytes]:
             found[(0, seq)] = bytes(h)
     if inner:
         for node_id, h in TreeNode.objects.filter(id__in=inner).values_list("id", "hash"):
-            found[(node_id >> 48, node_id & ((1 << 48) - 1))] = bytes(h)
+            found[node_position(node_id)] = bytes(h)
     missing = wanted - found.keys()
     if missing:
         level, index = min(missing)

@@ -212,5 +212,6 @@ def releases(out):
     out(f"  attestation of #{approved.pk}: {envelope_file}")
     out(
         f"  verify it offline: python -m audit.verifier --attestation {envelope_file} "
-        f"--key '{signing_key().verifier_key}' --artifact {artifact_path(passing.artifact_path)}"
+        f"--key '{signing_key().verifier_key}' --artifact {artifact_path(passing.artifact_path)} "
+        f"--environment production --model {model.name} --model-version {passing.version}"
     )

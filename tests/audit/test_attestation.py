@@ -35,15 +35,26 @@ def artifact(tmp_path):
     return path
 
 
-@pytest.fixture
-def envelope(artifact):
+def release_envelope(artifact, *, environment="production", model="credit-scoring", version="3"):
+    """An attestation signed with the ledger key, its predicate shaped as release_statement makes it."""
     digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
     stmt = statement(
-        artifact_name="credit-scoring@3",
+        artifact_name=f"{model}@{version}",
         sha256=digest,
-        predicate={"release_id": 7, "environment": "production", "approvers": []},
+        predicate={
+            "release_id": 7,
+            "environment": environment,
+            "model": {"id": 1, "name": model, "version": version, "model_version_id": 3, "business_unit": "retail"},
+            "artifact": {"sha256": digest, "format": "skops", "framework": "sklearn"},
+            "approvals": [],
+        },
     )
     return sign_statement(stmt)
+
+
+@pytest.fixture
+def envelope(artifact):
+    return release_envelope(artifact)
 
 
 @pytest.fixture
@@ -153,11 +164,13 @@ BLOCK_DJANGO = (
 )
 
 
-def _cli(tmp_path, envelope, key, artifact):
+def _cli(tmp_path, envelope, key, artifact, *extra, environment="production"):
     env_file = tmp_path / "release.dsse.json"
     env_file.write_text(json.dumps(envelope))
+    where = ["--environment", environment] if environment else []
     return subprocess.run(
-        [sys.executable, "-c", BLOCK_DJANGO, "--attestation", str(env_file), "--key", key, "--artifact", str(artifact)],
+        [sys.executable, "-c", BLOCK_DJANGO, "--attestation", str(env_file), "--key", key, "--artifact", str(artifact),
+         *where, *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -201,7 +214,8 @@ def test_verifier_command_refuses_unusable_input(tmp_path, envelope, artifact):
     env_file = tmp_path / "release.dsse.json"
     env_file.write_text(json.dumps(envelope))
     missing_artifact = subprocess.run(
-        [sys.executable, "-m", "audit.verifier", "--attestation", str(env_file), "--key", signing_key().verifier_key],
+        [sys.executable, "-m", "audit.verifier", "--attestation", str(env_file), "--key", signing_key().verifier_key,
+         "--environment", "production"],
         cwd=ROOT, capture_output=True, text=True,
     )
     assert missing_artifact.returncode == 2
@@ -247,8 +261,72 @@ def test_the_seven_verifier_files_alone_verify_an_attestation(tmp_path, envelope
     )
     result = subprocess.run(
         [sys.executable, "-c", runner, "--attestation", str(env_file), "--key", signing_key().verifier_key,
-         "--artifact", str(artifact)],
+         "--artifact", str(artifact), "--environment", "production", "--model", "credit-scoring",
+         "--model-version", "3"],
         cwd=tmp_path, capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "tools")},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- an attestation binds its environment, model and version offline (issue #13, item 2) ----------
+
+
+def test_a_staging_attestation_does_not_open_production(tmp_path, artifact):
+    """The outside attacker's case: a genuine staging approval, presented to a production deploy."""
+    staging = release_envelope(artifact, environment="staging")
+    result = _cli(tmp_path, staging, signing_key().verifier_key, artifact, environment="production")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith("FAILED") and "environment 'staging', not 'production'" in result.stdout
+    assert _cli(tmp_path, staging, signing_key().verifier_key, artifact, environment="staging").returncode == 0
+
+
+def test_the_environment_is_required(tmp_path, envelope, artifact):
+    result = _cli(tmp_path, envelope, signing_key().verifier_key, artifact, environment=None)
+    assert result.returncode == 2 and "--environment" in result.stderr and not result.stdout
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--model", "hiring-screen"], "model 'credit-scoring', not 'hiring-screen'"),
+        (["--model-version", "4"], "model version '3', not '4'"),
+        (["--model", "credit-scoring", "--model-version", "3.0"], "model version '3', not '3.0'"),
+    ],
+)
+def test_another_model_or_version_is_refused(tmp_path, envelope, artifact, flags, named):
+    result = _cli(tmp_path, envelope, signing_key().verifier_key, artifact, *flags)
+    assert result.returncode == 1 and named in result.stdout, result.stdout + result.stderr
+
+
+def test_matching_model_and_version_verify_and_are_printed(tmp_path, envelope, artifact):
+    result = _cli(tmp_path, envelope, signing_key().verifier_key, artifact, "--model", "credit-scoring", "--model-version", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model 'credit-scoring' version '3'" in result.stdout and "approved for production" in result.stdout
+
+
+def test_an_attestation_without_release_facts_is_refused(tmp_path, artifact):
+    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    bare = sign_statement(statement(artifact_name="m", sha256=digest, predicate={"release_id": 1}))
+    result = _cli(tmp_path, bare, signing_key().verifier_key, artifact)
+    assert result.returncode == 1 and "environment None, not 'production'" in result.stdout
+
+
+def test_release_flags_without_an_attestation_are_refused(tmp_path, artifact):
+    result = subprocess.run(
+        [sys.executable, "-m", "audit.verifier", str(tmp_path / "bundle.json"), "--key", signing_key().verifier_key,
+         "--environment", "production"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 2 and "go with --attestation" in result.stderr
+
+
+def test_verify_release_checks_each_fact(envelope, keys, artifact):
+    from audit.attestation import verify_release
+
+    stmt = verify_release(envelope, keys, artifact, environment="production", model="credit-scoring", version="3")
+    assert stmt["predicate"]["release_id"] == 7
+    with pytest.raises(AttestationError, match="environment 'production', not 'staging'"):
+        verify_release(envelope, keys, artifact, environment="staging")
+    with pytest.raises(AttestationError, match="Name the environment"):
+        verify_release(envelope, keys, artifact, environment="")

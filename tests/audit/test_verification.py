@@ -1,18 +1,26 @@
 """`manage.py ledger verify` catches every tamper a database owner can make behind the triggers."""
 
+import base64
 import json
-from datetime import UTC, datetime
+import re
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import hypothesis
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
+from django.test import override_settings
+from hypothesis import strategies as st
 
 from audit import merkle
 from audit.canonical import canonical_json
 from audit.chain import entry_content
 from audit.keys import generate_key_file, load_key_file, signing_key
-from audit.models import LedgerEntry, LedgerHead
+from audit.models import Checkpoint, LedgerEntry, LedgerHead, TreeNode
 from audit.services import CheckpointConflict, checkpoint_create, ledger_append
+from audit.verification import ledger_verify
 
 from .conftest import owner_bypass, raw
 
@@ -240,3 +248,319 @@ def test_timestamps_are_utc_microseconds(append):
     assert entry.created_at.tzinfo is not None
     assert abs((datetime.now(UTC) - entry.created_at).total_seconds()) < 60
     assert LedgerEntry.objects.get(seq=1).canonical_content()["time"].endswith("Z")
+
+
+# --- every stored tree node, checkpoint field and head field (issue #13, item 1) ---------------
+
+
+def test_altered_tree_node_is_caught_and_named(ledger, verify, settings):
+    """The outside attacker's reproduction: node (1, 0) changed behind the trigger went unseen."""
+    with owner_bypass():
+        raw("UPDATE audit_treenode SET hash = %s WHERE id = %s", [bytes(32), TreeNode.node_id(1, 0)])
+    ok, message = verify(exported(settings, 10))
+    assert not ok
+    assert "tree node (level 1, index 0)" in message and "entries 0..1" in message and "altered" in message
+
+
+@pytest.mark.parametrize("level, index", [(1, 4), (2, 1), (3, 0)])
+def test_deleted_tree_node_is_caught_and_named(ledger, verify, level, index):
+    with owner_bypass():
+        raw("DELETE FROM audit_treenode WHERE id = %s", [TreeNode.node_id(level, index)])
+    ok, message = verify()
+    assert not ok and f"tree node (level {level}, index {index})" in message and "missing" in message
+
+
+@pytest.mark.parametrize(
+    "level, index, named",
+    [
+        (1, 5, "tree node (level 1, index 5)"),  # the subtree of entries 10..11, which do not exist yet
+        (4, 0, "tree node (level 4, index 0)"),  # a level above the tree's top
+        (0, 3, "tree node (level 0, index 3)"),  # leaves are never stored as nodes
+    ],
+)
+def test_stored_node_that_should_not_exist_is_caught(ledger, verify, level, index, named):
+    with owner_bypass():
+        TreeNode.objects.bulk_create([TreeNode(id=TreeNode.node_id(level, index), hash=bytes(32))])
+    ok, message = verify()
+    assert not ok and named in message and "no such" in message
+
+
+def test_stored_node_with_a_negative_id_is_caught(ledger, verify):
+    with owner_bypass():
+        TreeNode.objects.bulk_create([TreeNode(id=-5, hash=bytes(32))])
+    ok, message = verify()
+    assert not ok and "tree node id -5" in message
+
+
+def test_checkpoint_note_with_an_added_signature_is_caught(ledger, verify):
+    """A signature by an unknown key is ignored by note verifiers, so it must not be added unseen."""
+    with owner_bypass():
+        note = raw("SELECT note FROM audit_checkpoint WHERE tree_size = 10")[0][0]
+        forged = note + "\u2014 witness.example " + base64.b64encode(bytes(68)).decode() + "\n"
+        raw("UPDATE audit_checkpoint SET note = %s WHERE tree_size = 10", [forged])
+    ok, message = verify()
+    assert not ok and "checkpoint at size 10" in message and "note" in message
+
+
+def test_checkpoint_time_before_the_entries_it_covers_is_caught(ledger, verify, append):
+    append(2)
+    checkpoint_create()  # a second checkpoint, at 12
+    with owner_bypass():
+        raw("UPDATE audit_checkpoint SET created_at = %s WHERE tree_size = 10", [datetime(2001, 1, 1, tzinfo=UTC)])
+    ok, message = verify()
+    assert not ok and "checkpoint at size 10" in message and "time" in message
+
+
+@pytest.mark.parametrize(
+    "column, value, named",
+    [
+        ("size", 11, "size"),
+        ("last_hash", bytes(32), "last_hash"),
+        ("frontier", bytes(64), "frontier"),
+        ("key_id", "00000000", "key"),
+    ],
+)
+def test_every_head_field_is_checked_and_named(ledger, verify, column, value, named):
+    with owner_bypass():
+        LedgerHead.objects.filter(id=1).update(**{column: value})
+    ok, message = verify()
+    assert not ok and "head" in message and named in message
+
+
+def test_a_payload_no_signer_could_have_signed_is_named_not_a_crash(ledger, verify):
+    """JSON allows 2**53; RFC 8785 cannot serialise it, so no entry ever held it: found by the property test."""
+    with owner_bypass():
+        raw("UPDATE audit_ledgerentry SET payload = %s WHERE seq = 3", [json.dumps({"i": 2**53})])
+    ok, message = verify()
+    assert not ok and "entry 3:" in message and "not a well-formed entry" in message
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL refuses a value of the wrong type for a column")
+@pytest.mark.parametrize(
+    "sql, params, named",
+    [
+        ("UPDATE audit_ledgerentry SET created_at = 'garbage' WHERE seq = 2", [], "entry 2: the stored row"),
+        ("UPDATE audit_ledgerentry SET signature = 'text' WHERE seq = 2", [], "entry 2: the stored row"),
+        ("UPDATE audit_treenode SET id = %s WHERE id = %s", [TreeNode.node_id(1, 3) + 0.5, TreeNode.node_id(1, 3)],
+         "tree node id 281474976710659.5"),
+        ("UPDATE audit_treenode SET hash = 'text' WHERE id = %s", [TreeNode.node_id(2, 1)], "(level 2, index 1)"),
+        ("UPDATE audit_checkpoint SET tree_size = 'ten'", [], "checkpoint at size 'ten'"),
+        ("UPDATE audit_checkpoint SET created_at = 'soon'", [], "checkpoint at size 10: its time None is not a time"),
+        ("UPDATE audit_ledgerhead SET frontier = 'text'", [], "the head row's frontier"),
+    ],
+    ids=["entry-time", "entry-signature", "node-id-float", "node-hash-text", "checkpoint-size", "checkpoint-time",
+         "head-frontier"],
+)
+def test_values_of_the_wrong_type_are_named_not_a_crash(ledger, verify, sql, params, named):
+    with owner_bypass():
+        raw(sql, params)
+    ok, message = verify()
+    assert not ok and named in message, message
+
+
+# --- the property: any single change a database owner makes behind the triggers is caught --------
+
+ENTRY_COLUMNS = ["seq", "created_at", "kind", "subject", "actor", "payload", "prev_hash", "entry_hash", "signature", "key_id"]
+CHECKPOINT_COLUMNS = ["tree_size", "root_hash", "note", "key_id", "created_at"]
+HEAD_COLUMNS = ["size", "last_hash", "frontier", "key_id"]
+WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.:_-", min_size=1, max_size=20)
+LETTERS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)  # never read as a number
+INT64 = st.integers(-(2**63), 2**63 - 1)  # what an SQLite column can hold
+
+
+def _maybe_wrong_type(draw, new, wrong):
+    """On SQLite, which keeps any type in any column, sometimes a value of another type instead."""
+    return draw(st.sampled_from([new, draw(wrong)])) if connection.vendor == "sqlite" else new
+
+
+def _grow_to(size):
+    """Append test entries until the ledger holds SIZE entries (genesis included)."""
+    from audit.tree import ledger_size
+
+    while (n := ledger_size()) < size:
+        if n == 0 and size == 1:
+            checkpoint_create()  # writes the genesis entry alone
+        else:
+            ledger_append(kind="test.recorded", subject=f"governance.modelversion:{n % 3}", payload={"i": n}, actor="tester")
+
+
+def _different(draw, strategy, old):
+    return draw(strategy.filter(lambda v: v != old))
+
+
+def _node_name(node_id):
+    if node_id < 0:
+        return f"tree node id {node_id}"
+    return f"tree node (level {node_id >> 48}, index {node_id & ((1 << 48) - 1)})"
+
+
+def _free_node_id(draw, size):
+    """An id no node of a tree of SIZE entries has: a leaf, past a level's end, above the top, or negative."""
+    level = draw(st.integers(0, size.bit_length() + 1))
+    first_free = 0 if level == 0 else size >> level  # from here on, no complete subtree of SIZE entries
+    node_id = TreeNode.node_id(level, draw(st.integers(first_free, first_free + 5)))
+    return draw(st.sampled_from([node_id, -draw(st.integers(1, 1000))]))
+
+
+def _alter_node(draw, size):
+    nodes = dict((i, bytes(h)) for i, h in raw("SELECT id, hash FROM audit_treenode"))
+    how = draw(st.sampled_from(["hash", "delete", "move", "extra"] if nodes else ["extra"]))
+    if how == "extra":
+        node_id = _free_node_id(draw, size)
+        raw("INSERT INTO audit_treenode (id, hash) VALUES (%s, %s)", [node_id, draw(st.binary(min_size=32, max_size=32))])
+        return [_node_name(node_id), "no such"]
+    node_id = draw(st.sampled_from(sorted(nodes)))
+    if how == "hash":
+        new = _different(draw, st.binary(min_size=0, max_size=40), nodes[node_id])
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64)
+        raw("UPDATE audit_treenode SET hash = %s WHERE id = %s", [new, node_id])
+        return [_node_name(node_id), "altered"]
+    if how == "delete":
+        raw("DELETE FROM audit_treenode WHERE id = %s", [node_id])
+    else:
+        raw("UPDATE audit_treenode SET id = %s WHERE id = %s", [_free_node_id(draw, size), node_id])
+    return [_node_name(node_id), "missing"]
+
+
+def _alter_entry(draw, size):
+    seq = draw(st.integers(0, size - 1))
+    column = draw(st.sampled_from(ENTRY_COLUMNS))
+    entry = LedgerEntry.objects.get(seq=seq)
+    old = getattr(entry, column)
+    if column == "seq":
+        new = draw(st.integers(size, size + 50) | st.integers(-50, -1))
+        new = _maybe_wrong_type(draw, new, LETTERS | st.floats(-50, size + 50).filter(lambda f: not f.is_integer()))
+    elif column == "created_at":
+        new = old + timedelta(microseconds=draw(st.integers(-10**12, 10**12).filter(bool)))
+        if connection.vendor == "sqlite":
+            new = new.replace(tzinfo=None).isoformat(" ")  # Django stores naive UTC text on SQLite
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64 | st.binary(max_size=8))
+    elif column in ("kind", "subject", "actor"):
+        new = _maybe_wrong_type(draw, _different(draw, WORDS, old), INT64 | st.binary(max_size=8))
+    elif column == "key_id":
+        new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=8, max_size=8), old)
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
+    elif column == "payload":  # an integer past 2**53 is JSON, but not signable under RFC 8785
+        new = json.dumps({**old, draw(WORDS): draw(st.integers() | WORDS | st.booleans())})
+    else:
+        new = _different(draw, st.binary(min_size=0, max_size=80), bytes(old))
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64)
+    raw(f"UPDATE audit_ledgerentry SET {column} = %s WHERE seq = %s", [new, seq])
+    return [re.compile(rf"\bentry {seq}\b|{re.escape(str(new))}" if column == "seq" else rf"\bentry {seq}:")]
+
+
+def _alter_checkpoint(draw, size):
+    sizes = [s for (s,) in raw("SELECT tree_size FROM audit_checkpoint")]
+    at = draw(st.sampled_from(sorted(sizes)))
+    column = draw(st.sampled_from(CHECKPOINT_COLUMNS))
+    (note, key_id, created_at) = Checkpoint.objects.filter(tree_size=at).values_list("note", "key_id", "created_at")[0]
+    named = f"checkpoint at size {at}"
+    if column == "tree_size":
+        new = draw(st.integers(0, size + 5).filter(lambda s: s not in sizes))
+        new = _maybe_wrong_type(draw, new, LETTERS | st.floats(0, size + 5).filter(lambda f: not f.is_integer()))
+        named = f"checkpoint at size {new!r}"
+    elif column == "root_hash":
+        new = _maybe_wrong_type(draw, draw(st.binary(min_size=0, max_size=40)), LETTERS | INT64)
+    elif column == "key_id":
+        new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=8, max_size=8), key_id)
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
+    elif column == "created_at":
+        new = created_at + timedelta(days=draw(st.integers(1, 1000)) * draw(st.sampled_from([-1, 1])))
+        if connection.vendor == "sqlite":
+            new = new.replace(tzinfo=None).isoformat(" ")
+        wrong = _maybe_wrong_type(draw, new, LETTERS | INT64)
+        if wrong != new:  # Django cannot convert the row back: the message names the checkpoints, not the row
+            new, named = wrong, "checkpoint"
+    else:
+        how = draw(st.sampled_from(["char", "extension", "signature"]))
+        if how == "char":
+            i = draw(st.integers(0, len(note) - 1))
+            new = note[:i] + _different(draw, st.characters(min_codepoint=32, max_codepoint=0x2014), note[i]) + note[i + 1 :]
+        elif how == "extension":  # an extension line in the signed text: still the same signature?
+            text, _, sigs = note.partition("\n\n")
+            new = f"{text}\n{draw(WORDS)}\n\n{sigs}"
+        else:  # a second signature by a key nobody checks
+            new = note + f"\u2014 {draw(WORDS)} {base64.b64encode(draw(st.binary(min_size=5, max_size=72))).decode()}\n"
+    if column == "note":
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
+    raw(f"UPDATE audit_checkpoint SET {column} = %s WHERE tree_size = %s", [new, at])
+    return [named]
+
+
+def _alter_head(draw, size):
+    column = draw(st.sampled_from(HEAD_COLUMNS))
+    old = LedgerHead.objects.values_list(column, flat=True).get(id=1)
+    if column == "size":
+        new = _maybe_wrong_type(draw, _different(draw, st.integers(-3, size + 5), old), LETTERS)
+    elif column == "key_id":
+        new = _different(draw, st.text(alphabet="0123456789abcdef", min_size=0, max_size=8), old)
+        new = _maybe_wrong_type(draw, new, INT64 | st.binary(max_size=8))
+    else:
+        new = _different(draw, st.binary(min_size=0, max_size=32 * (size.bit_length() + 1)), bytes(old))
+        new = _maybe_wrong_type(draw, new, LETTERS | INT64)
+    raw(f"UPDATE audit_ledgerhead SET {column} = %s WHERE id = 1", [new])
+    return ["head", {"size": "size", "last_hash": "last_hash", "frontier": "frontier", "key_id": "key"}[column]]
+
+
+@hypothesis.settings(
+    max_examples=30,
+    deadline=None,
+    phases=[p for p in hypothesis.Phase if p is not hypothesis.Phase.explain],  # explaining reruns it hundreds of times
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow],
+)
+@hypothesis.given(data=st.data())
+def test_any_single_change_behind_the_triggers_is_caught_and_named(db, tmp_path, data):
+    """Random ledger size and checkpoints, one random stored row field altered: verify fails naming it.
+
+    Each example builds its ledger in a savepoint that is rolled back, with its own export folder.
+    """
+    draw = data.draw
+    size = draw(st.integers(1, 40), label="size")
+    checkpoints = sorted(draw(st.sets(st.integers(1, size), max_size=3)) | {size})
+    with override_settings(CUSTOS_CHECKPOINT_DIR=tempfile.mkdtemp(dir=tmp_path)), transaction.atomic():
+        for at in checkpoints:
+            _grow_to(at)
+            checkpoint_create()
+        latest = Checkpoint.objects.get(tree_size=size).note  # as exported: the auditor's copy
+        before = ledger_verify(external_checkpoints=[("exported", latest)])
+        assert before.ok, before.error
+        target = draw(st.sampled_from([_alter_node, _alter_entry, _alter_checkpoint, _alter_head]), label="target")
+        with owner_bypass():
+            expected = target(draw, size)
+        result = ledger_verify(external_checkpoints=[("exported", latest)])
+        transaction.set_rollback(True)
+    assert not result.ok, f"{target.__name__} went unseen"
+    message = str(result.error)
+    for part in expected:
+        assert (part.search(message) if isinstance(part, re.Pattern) else part in message), (expected, message)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite writers lock the whole database: no append can land mid-walk")
+def test_entries_appended_while_verify_walks_are_not_taken_for_tampering(transactional_db):
+    """Verify reads one snapshot: entries (and their tree nodes) committed meanwhile are simply not seen."""
+    import threading
+
+    from django.db import connections
+
+    for i in range(9):
+        ledger_append(kind="test.recorded", subject="governance.model:1", payload={"i": i}, actor="tester")
+    checkpoint_create()
+
+    def append_elsewhere():
+        try:
+            with transaction.atomic():
+                for i in range(6):
+                    ledger_append(kind="test.recorded", subject="governance.model:2", payload={"i": i}, actor="tester")
+        finally:
+            connections.close_all()
+
+    def progress(done, total):  # called after the walk, before the head and the stored tree are checked
+        if done == total:
+            writer = threading.Thread(target=append_elsewhere)
+            writer.start()
+            writer.join()
+
+    result = ledger_verify(progress=progress)
+    assert result.ok, result.error
+    assert result.size == 10 and LedgerEntry.objects.count() == 16
+    assert ledger_verify().ok

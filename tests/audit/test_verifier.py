@@ -159,3 +159,159 @@ def test_note_matches_the_signed_note_spec_byte_for_byte():
     blob = base64.b64decode(line.rsplit(" ", 1)[1])
     assert blob[:4].hex() == key.key_id and len(blob) == 68
     Ed25519PublicKey.from_public_bytes(key.public_key).verify(blob[4:], text.encode())
+
+
+# --- every header field is verified or absent (issue #13, item 3) ---------------------------------
+
+
+def _verify_edited(path, mutate, capsys):
+    _edit(path, mutate)
+    status = main([str(path), "--key", signing_key().verifier_key, "--quiet"])
+    return status, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda b: b.update(tree_size=15), "tree size 15, but the signed checkpoint's is 14"),
+        (lambda b: b.update(tree_size="14"), "tree size '14'"),
+        (lambda b: b.update(root_hash="00" * 32), "root hash"),
+        (lambda b: b.update(root_hash="not hex"), "root hash"),
+        (lambda b: _set_subject(b, "governance.modelversion:8"), "not a subject the bundle names"),
+        (lambda b: b.update(subjects=[]), "non-empty list"),
+        (lambda b: b.update(subject="governance.modelversion:7"), "both `subject` and `subjects`"),
+        (lambda b: b.update(origin="other.example/log"), "not 'other.example/log'"),
+        (lambda b: (_set_subject(b, None), b.update(complete=True)), "carry no inclusion proofs"),
+        (lambda b: b.update(complete="no"), "`complete` must be true or false"),
+        (lambda b: b.pop("subjects"), "must name the subject"),
+        (lambda b: b["keys"].append(_other_key()), "listed but declared by no entry"),
+        (lambda b: b.update(keys=[]), "declared but not listed"),
+        (lambda b: b.update(approved=True), "fields no verifier checks: approved"),
+        (lambda b: b["entries"][2].update(note="approved by the board"), "entry 2: malformed"),
+        (lambda b: b["entries"].append(dict(b["entries"][3])), "appears twice"),
+        (lambda b: b["entries"][3].update(seq=True), "malformed"),
+    ],
+    ids=[
+        "tree-size", "tree-size-text", "root-hash", "root-hash-malformed", "subject", "subjects-empty",
+        "subject-and-subjects", "origin", "complete-claimed", "complete-not-bool", "subjects-dropped",
+        "foreign-key-listed", "keys-dropped", "unknown-field", "unknown-entry-field", "duplicate-entry", "seq-bool",
+    ],
+)
+def test_tampered_bundle_headers_fail(bundle_path, mutate, expected, capsys):
+    status, out = _verify_edited(bundle_path, mutate, capsys)
+    assert status == 1 and out.startswith("FAILED") and expected in out, out
+
+
+def _set_subject(bundle, subject):
+    """Replace the subject a bundle names, in whichever form it names it (or drop it for None)."""
+    bundle.pop("subject", None)
+    bundle.pop("subjects", None)
+    if subject is not None:
+        bundle["subjects"] = [subject]
+
+
+def _other_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.keys import SigningKey
+
+    return SigningKey(name=signing_key().name, private_key=Ed25519PrivateKey.generate()).verifier_key
+
+
+def test_an_entry_about_another_subject_is_refused_even_with_a_valid_proof(append, tmp_path, capsys):
+    """Real entries of the same ledger, proven in the same tree, must not pass as the subject's."""
+    from audit.selectors import checkpoint_latest, evidence_bundle
+    from audit.services import checkpoint_create
+
+    append(4, subject="governance.modelversion:7")
+    append(3, subject="governance.modelversion:8")
+    checkpoint = checkpoint_create()
+    ours = evidence_bundle(checkpoint=checkpoint, subject="governance.modelversion:7")
+    theirs = evidence_bundle(checkpoint=checkpoint_latest(), subject="governance.modelversion:8")
+    smuggled = [e for e in theirs["entries"] if e["seq"] > 0][0]
+    ours["entries"].append(smuggled)
+    path = tmp_path / "smuggled.json"
+    path.write_text(json.dumps(ours))
+    assert main([str(path), "--key", signing_key().verifier_key, "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert f"entry {smuggled['seq']}: it is about 'governance.modelversion:8'" in out
+
+
+def test_a_bundle_about_several_subjects_verifies_and_says_what_it_proves(append, tmp_path, capsys):
+    from audit.selectors import evidence_bundle
+    from audit.services import checkpoint_create
+    from audit.verifier import verify_bundle
+
+    append(3, subject="governance.modelversion:7")
+    append(2, subject="governance.gaterun:4")
+    append(2, subject="governance.dataset:9")
+    bundle = evidence_bundle(
+        checkpoint=checkpoint_create(), subjects=["governance.modelversion:7", "governance.gaterun:4"]
+    )
+    assert bundle["subjects"] == ["governance.gaterun:4", "governance.modelversion:7"] and "subject" not in bundle
+    report = verify_bundle(bundle, [parse_verifier_key(signing_key().verifier_key)])
+    assert not report.complete and report.subjects == bundle["subjects"]
+    assert {e["subject"] for e in report.entries} == {*bundle["subjects"], f"audit.key:{signing_key().key_id}"}
+    assert report.keys == [signing_key().verifier_key]
+    path = tmp_path / "several.json"
+    path.write_text(json.dumps(bundle))
+    assert main([str(path), "--key", signing_key().verifier_key, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 6 entries verified (inclusion proofs)" in out
+    assert "does not prove that no entry about governance.gaterun:4, governance.modelversion:7 was left out" in out
+
+
+def test_a_complete_bundle_says_it_holds_every_entry(append, tmp_path, capsys):
+    append(3)
+    path = tmp_path / "all.json"
+    call_command("ledger", "export", "--out", str(path))
+    bundle = json.loads(path.read_text())
+    assert bundle["complete"] is True and "subjects" not in bundle and "subject" not in bundle
+    assert main([str(path), "--key", signing_key().verifier_key, "--quiet"]) == 0
+    assert "(complete chain): every entry of the ledger up to the checkpoint" in capsys.readouterr().out
+    _edit(path, lambda b: b.update(subjects=["governance.modelversion:1"]))
+    assert main([str(path), "--key", signing_key().verifier_key, "--quiet"]) == 1
+    assert "a complete bundle holds every entry; it names no subject" in capsys.readouterr().out
+
+
+def test_bundle_keys_stop_at_the_checkpoint(own_key, append):
+    """A bundle at an older checkpoint lists the keys of its own entries, not keys declared later."""
+    from audit.selectors import evidence_bundle
+    from audit.services import checkpoint_create
+    from audit.verifier import verify_bundle
+
+    append(2, subject="governance.modelversion:7")
+    old_checkpoint = checkpoint_create()
+    old_key = signing_key().verifier_key
+    call_command("ledger", "keys", "rotate")
+    checkpoint_create()
+    for subject in ("governance.modelversion:7", None):
+        bundle = evidence_bundle(checkpoint=old_checkpoint, subject=subject)
+        assert bundle["keys"] == [old_key]
+        assert verify_bundle(bundle, [parse_verifier_key(old_key)]).keys == [old_key]
+
+
+@pytest.mark.parametrize("name", ["legacy-subject-bundle.json", "legacy-complete-bundle.json"])
+def test_bundles_exported_before_the_header_checks_still_verify(name):
+    """Written by `ledger export` as it was before issue #13 (legacy `subject`, a key rotation inside)."""
+    data = ROOT / "tests" / "audit" / "data"
+    result = run_offline(data / name, "--key", data / "legacy-bundle.vkey", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    if name.startswith("legacy-subject"):
+        assert json.loads((data / name).read_text())["subject"] == "governance.modelversion:7"
+        assert "OK: 9 entries verified (inclusion proofs)" in result.stdout
+    else:
+        assert "OK: 11 entries verified (complete chain)" in result.stdout
+
+
+def test_a_deeply_nested_file_is_unusable_input_not_a_crash(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    bundle = run_offline(deep, "--key", signing_key().verifier_key)
+    assert bundle.returncode == 2 and "cannot read bundle" in bundle.stderr and "Traceback" not in bundle.stderr
+    artifact = tmp_path / "model.skops"
+    artifact.write_bytes(b"model")
+    attestation = run_offline(
+        "--attestation", deep, "--key", signing_key().verifier_key, "--artifact", artifact, "--environment", "production"
+    )
+    assert attestation.returncode == 2 and "is not JSON" in attestation.stderr and "Traceback" not in attestation.stderr

@@ -1,7 +1,13 @@
 """The API skeleton: schema, docs without a CDN, pagination and throttling."""
 
-from django.core.management import call_command
+import json
 
+import hypothesis
+import pytest
+from django.core.management import call_command
+from hypothesis import strategies as st
+
+from config import parsers as config_parsers
 from governance.rules import roles
 
 
@@ -138,3 +144,103 @@ def test_a_json_body_past_the_memory_limit_is_a_413_problem(token_client, unit, 
     assert response.status_code == 413
     assert response["Content-Type"].startswith("application/problem+json")
     assert response.json()["status"] == 413
+
+
+# --- JSON nesting depth (issue #13, item 8) ------------------------------------------------------
+
+
+def _nested(levels, kind, inner="1"):
+    """JSON text of LEVELS nested lists or single-key objects around INNER."""
+    opening, closing = ("[", "]") if kind == "list" else ('{"a": ', "}")
+    return opening * levels + inner + closing * levels
+
+
+def _run_body(unit, dataset_version, parameters_json):
+    head = json.dumps({"business_unit": unit.slug, "inputs": [{"dataset_version": dataset_version.pk, "role": "train"}]})
+    return head[:-1] + ', "parameters": ' + parameters_json + "}"  # the body object is level 1
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_json_nested_at_the_limit_is_accepted_and_past_it_is_a_400(token_client, unit, german_credit_version, kind):
+    """64 levels in all pass (the body, `parameters`, then lists or objects); 65 are refused."""
+    from audit.models import LedgerEntry
+    from config.parsers import MAX_JSON_DEPTH
+
+    def parameters(levels):  # `parameters` must be an object: lists go inside it
+        return _nested(levels, "dict") if kind == "dict" else '{"a": ' + _nested(levels - 1, "list") + "}"
+
+    at_limit = _run_body(unit, german_credit_version, parameters(MAX_JSON_DEPTH - 1))
+    assert config_parsers.json_depth(at_limit) == MAX_JSON_DEPTH == 64
+    response = token_client.post("/api/v1/training-runs", at_limit, content_type="application/json")
+    assert response.status_code == 201, response.content
+    stored = response.json()["parameters"]
+    for _ in range(MAX_JSON_DEPTH - 2):
+        stored = stored["a"] if isinstance(stored, dict) else stored[0]
+    assert stored in (1, [1], {"a": 1})
+    before = LedgerEntry.objects.count()
+    too_deep = _run_body(unit, german_credit_version, parameters(MAX_JSON_DEPTH))
+    response = token_client.post("/api/v1/training-runs", too_deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert "at most 64 levels" in response.json()["detail"]
+    assert LedgerEntry.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 390 + "]" * 390, "[" * 10_000 + "]" * 10_000, '{"a": ' * 10_000 + "1" + "}" * 10_000, "[" * 10_000],
+    ids=["attacker-781-bytes", "lists-10000", "objects-10000", "unclosed-10000"],
+)
+def test_deeply_nested_json_is_a_400_problem_not_a_500(token_client, body):
+    token_client.raise_request_exception = False
+    response = token_client.post("/api/v1/models", body, content_type="application/json")
+    assert response.status_code == 400, response.content[:200]
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert "at most 64 levels" in response.json()["detail"]
+
+
+def test_brackets_and_quotes_inside_strings_do_not_count_as_nesting(token_client, unit, german_credit_version):
+    tricky = {"s": "[" * 100 + '\\"{{{' + "]" * 3, "t": '"' * 50, "u": "\\" * 9}
+    body = _run_body(unit, german_credit_version, json.dumps(tricky))
+    response = token_client.post("/api/v1/training-runs", body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    assert response.json()["parameters"] == tricky
+
+
+def test_nul_is_found_at_any_depth(token_client, unit, german_credit_version):
+    body = _run_body(unit, german_credit_version, _nested(60, "dict", inner='["x", {"k\\u0000": 1}]'))
+    response = token_client.post("/api/v1/training-runs", body, content_type="application/json")
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+
+
+def _depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+_TRICKY_TEXT = st.text(alphabet='[]{}"\\,: a\u00e9\n\x00', max_size=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TRICKY_TEXT, inner, max_size=4),
+    max_leaves=40,
+)
+
+
+def _nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul(k) or _nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(map(_nul, value))
+
+
+@hypothesis.settings(max_examples=500, deadline=None)
+@hypothesis.given(_JSON, st.booleans(), st.sampled_from([None, 0, 2]))
+def test_json_depth_and_nul_check_agree_with_the_recursive_definitions(value, ascii_only, indent):
+    """The iterative checks against the plain recursive definitions, on JSON full of brackets, quotes, backslashes."""
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
+    assert config_parsers.json_depth(text) == _depth(value)
+    assert config_parsers.holds_nul(value) == _nul(value)
