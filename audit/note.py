@@ -171,22 +171,33 @@ def verify_note(note: str, verifiers) -> tuple[str, list[Verifier]]:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A parsed C2SP tlog checkpoint body."""
+    """A parsed C2SP tlog checkpoint body (TIME: Custos's signed time extension line, if any)."""
 
     origin: str
     size: int
     root: bytes
+    time: str | None = None
 
     @property
     def text(self) -> str:
-        return checkpoint_text(self.origin, self.size, self.root)
+        return checkpoint_text(self.origin, self.size, self.root, time=self.time)
 
 
-def checkpoint_text(origin: str, size: int, root: bytes) -> str:
-    """Return the checkpoint body for ORIGIN, tree SIZE and ROOT hash."""
+# Custos signs when it signed a checkpoint as an extension line of the body (C2SP tlog-checkpoint
+# allows extension lines after the root; standard verifiers ignore them): "time <ISO 8601 UTC>".
+TIME_EXTENSION = "time "
+
+
+def checkpoint_text(origin: str, size: int, root: bytes, *, time: str | None = None) -> str:
+    """Return the checkpoint body for ORIGIN, tree SIZE and ROOT hash (and the signing TIME, if given)."""
     if not origin or "\n" in origin:
         raise NoteError("A checkpoint origin is one non-empty line.")
-    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+    body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+    if time is not None:
+        if "\n" in time or not time:
+            raise NoteError("A checkpoint's time is one non-empty line.")
+        body += f"{TIME_EXTENSION}{time}\n"
+    return body
 
 
 def parse_checkpoint(text: str) -> Checkpoint:
@@ -203,7 +214,8 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise NoteError("A checkpoint's root hash is base64.") from exc
     if len(root) != 32:
         raise NoteError("A checkpoint's root hash has 32 bytes.")
-    return Checkpoint(origin=origin, size=int(size_text), root=root)
+    times = [line[len(TIME_EXTENSION):] for line in lines[3:-1] if line.startswith(TIME_EXTENSION)]
+    return Checkpoint(origin=origin, size=int(size_text), root=root, time=times[0] if len(times) == 1 else None)
 
 
 def open_checkpoint(note: str, verifiers, origin: str | None = None) -> Checkpoint:

@@ -497,8 +497,11 @@ def checkpoint_create() -> Checkpoint:
             raise CheckpointConflict(
                 f"The tree of size {size} is not consistent with checkpoint {latest.tree_size}: refusing to sign."
             )
-    note = sign_note(checkpoint_text(settings.CUSTOS_LOG_ORIGIN, size, root), key.name, key.private_key)
-    checkpoint = Checkpoint(tree_size=size, root_hash=root, note=note, key_id=key.key_id, created_at=datetime.now(UTC))
+    # The time is signed with the root (an extension line), so the row's created_at cannot move unseen.
+    signed_at = datetime.strptime(datetime.now(UTC).strftime(TIME_FORMAT), TIME_FORMAT).replace(tzinfo=UTC)
+    text = checkpoint_text(settings.CUSTOS_LOG_ORIGIN, size, root, time=signed_at.strftime(TIME_FORMAT))
+    note = sign_note(text, key.name, key.private_key)
+    checkpoint = Checkpoint(tree_size=size, root_hash=root, note=note, key_id=key.key_id, created_at=signed_at)
     checkpoint.save(force_insert=True)
     _export_checkpoint(checkpoint)
     return checkpoint

@@ -19,7 +19,7 @@ from django.db.models import Q
 
 from . import merkle
 from .canonical import canonical_json
-from .chain import ChainError, ChainVerifier, entry_content
+from .chain import TIME_FORMAT, ChainError, ChainVerifier, entry_content
 from .keys import signing_key
 from .models import Checkpoint, LedgerEntry, LedgerHead, TreeNode
 from .note import NoteError, checkpoint_text, open_checkpoint, parse_checkpoint, parse_note, parse_verifier_key
@@ -245,8 +245,9 @@ class StoredCheckpoints:
 
     A checkpoint at size S must be the one note Custos signs for the first S entries: the body
     ``origin / S / root`` and nothing else, one signature, by the key active at S. Ed25519
-    signatures are deterministic and verified strictly, so any change to the note shows. Its
-    time is not signed; it is held between the last entry it covers and the first it does not.
+    signatures are deterministic and verified strictly, so any change to the note shows. Its time
+    is signed in the note (an extension line) and must equal the row's; a checkpoint signed before
+    Custos signed times has its time held between the last entry it covers and the first it does not.
     """
 
     COLUMNS = ("tree_size", "root_hash", "note", "key_id", "created_at")
@@ -310,13 +311,19 @@ class StoredCheckpoints:
             raise ChainError(None, f"{name}: its note does not verify: {exc}") from exc
         if len(signatures) != 1:
             raise ChainError(None, f"{name}: its note carries {len(signatures)} signatures, where Custos signs one")
-        expected = checkpoint_text(self.origin, size, verifier.root)
+        signed_time = parse_checkpoint(text).time
+        expected = checkpoint_text(self.origin, size, verifier.root, time=signed_time)
         if text != expected:
             raise ChainError(None, f"{name}: its note {self._difference(text, size, verifier.root)}")
         if _as_bytes(root) != verifier.root:
             raise ChainError(None, f"{name}: its root_hash column disagrees with its signed note")
         if not isinstance(signed_at, datetime):
             raise ChainError(None, f"{name}: its time {signed_at!r} is not a time (the row was altered)")
+        if signed_time is not None and signed_at.astimezone(UTC).strftime(TIME_FORMAT) != signed_time:
+            raise ChainError(
+                None,
+                f"{name}: its time {signed_at:%Y-%m-%dT%H:%M:%S.%fZ} is not the time signed in its note ({signed_time})",
+            )
         if last_entry_time is not None and signed_at < last_entry_time - CLOCK_TOLERANCE:
             raise ChainError(
                 None,

@@ -82,9 +82,13 @@ def listed_keys():
 
 
 def expected_body(origin):
-    """The checkpoint body recomputed from the stored entry hashes, not from the checkpoint."""
+    """The checkpoint body recomputed from the stored entry hashes (and the row's signing time)."""
+    from audit.chain import TIME_FORMAT
+    from audit.models import Checkpoint
+
     hashes = [bytes(h) for h in LedgerEntry.objects.order_by("seq").values_list("entry_hash", flat=True)]
-    return checkpoint_text(origin, len(hashes), merkle.root(hashes))
+    signed_at = Checkpoint.objects.get(tree_size=len(hashes)).created_at.strftime(TIME_FORMAT)
+    return checkpoint_text(origin, len(hashes), merkle.root(hashes), time=signed_at)
 
 
 def test_go_accepts_the_checkpoint_from_the_command_with_the_listed_key(append, noteverify):

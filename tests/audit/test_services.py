@@ -189,8 +189,10 @@ def test_checkpoint_is_a_signed_note_exported_outside_the_database(append, setti
     assert body.size == 6 == checkpoint.tree_size
     assert body.root == bytes(checkpoint.root_hash) == tree.root_at(6)
     lines = checkpoint.note.split("\n")
-    assert lines[0] == settings.CUSTOS_LOG_ORIGIN and lines[1] == "6" and lines[3] == ""
-    assert lines[4].startswith(f"\u2014 {key.name} ")
+    assert lines[0] == settings.CUSTOS_LOG_ORIGIN and lines[1] == "6" and lines[4] == ""
+    # the signing time is signed with the root (an extension line), equal to the row's
+    assert lines[3] == "time " + checkpoint.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") and body.time == lines[3][5:]
+    assert lines[5].startswith(f"\u2014 {key.name} ")
     from pathlib import Path
 
     exported = Path(settings.CUSTOS_CHECKPOINT_DIR)

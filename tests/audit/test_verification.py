@@ -302,6 +302,17 @@ def test_checkpoint_note_with_an_added_signature_is_caught(ledger, verify):
     assert not ok and "checkpoint at size 10" in message and "note" in message
 
 
+def test_a_checkpoint_time_moved_by_a_microsecond_is_caught(ledger, verify):
+    """The time is signed in the note: any move of the row's time shows, not only one past its entries."""
+    from audit.models import Checkpoint
+
+    moved = Checkpoint.objects.get(tree_size=10).created_at + timedelta(microseconds=1)
+    with owner_bypass():
+        raw("UPDATE audit_checkpoint SET created_at = %s WHERE tree_size = 10", [moved])
+    ok, message = verify()
+    assert not ok and "checkpoint at size 10" in message and "not the time signed in its note" in message
+
+
 def test_checkpoint_time_before_the_entries_it_covers_is_caught(ledger, verify, append):
     append(2)
     checkpoint_create()  # a second checkpoint, at 12
@@ -536,7 +547,8 @@ def test_any_single_change_behind_the_triggers_is_caught_and_named(db, tmp_path,
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite writers lock the whole database: no append can land mid-walk")
-def test_entries_appended_while_verify_walks_are_not_taken_for_tampering(transactional_db):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_entries_appended_while_verify_walks_are_not_taken_for_tampering():
     """Verify reads one snapshot: entries (and their tree nodes) committed meanwhile are simply not seen."""
     import threading
 
