@@ -199,6 +199,29 @@ def credit_model_version(make_credit_model_version, unit):
     return make_credit_model_version(unit)
 
 
+# --- Transactional tests must restore what data migrations made ------------------------------
+# A transactional test ends with a flush; without a serialized rollback the flush re-creates the
+# role groups through post_migrate. On PostgreSQL the sequences are not reset, so the groups come
+# back under new ids, and the next serialized-rollback test fails restoring "Data Scientist" under
+# id 1 (SQLite reuses ids and hides it). Refuse such a test at collection, on every database.
+def pytest_collection_modifyitems(config, items):
+    offenders = []
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = "transactional_db" in getattr(item, "fixturenames", ()) or (
+            marker is not None and marker.kwargs.get("transaction")
+        )
+        serialized = "django_db_serialized_rollback" in getattr(item, "fixturenames", ()) or (
+            marker is not None and marker.kwargs.get("serialized_rollback")
+        )
+        if transactional and not serialized:
+            offenders.append(item.nodeid)
+    if offenders:
+        raise pytest.UsageError(
+            "transactional tests need serialized_rollback=True (see tests/conftest.py): " + ", ".join(offenders)
+        )
+
+
 # --- Transactional tests and the ledger's append-only triggers --------------------------------
 # A transactional test (live_server, transaction=True) ends with Django's flush, which deletes
 # (SQLite) or truncates (PostgreSQL) every table, and the ledger's triggers refuse exactly that.

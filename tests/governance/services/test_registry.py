@@ -316,7 +316,7 @@ def test_every_registry_entry_signs_its_payload(credit_model_version):
         assert leaf_hash(canonical_json(tampered)) != bytes(e.entry_hash)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_an_upload_is_its_own_transaction_and_a_refused_wrapping_leaves_no_file(
     unit, german_credit_csv, credit_model_artifact
 ):
@@ -338,7 +338,7 @@ def test_an_upload_is_its_own_transaction_and_a_refused_wrapping_leaves_no_file(
     assert _state() == before
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_file_written_in_a_transaction_goes_when_it_rolls_back(tmp_path):
     """``remove_on_rollback`` (for services that compose, such as erasure writing a successor
     snapshot inside its step): a file named in a transaction that rolls back is removed, a
@@ -369,7 +369,7 @@ def test_a_file_written_in_a_transaction_goes_when_it_rolls_back(tmp_path):
     assert kept.exists() and not dropped.exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_files_of_committed_uploads_stay(unit, german_credit_csv, credit_model_artifact):
     from django.db import transaction
 
