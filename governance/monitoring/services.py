@@ -174,6 +174,9 @@ def _plan_create(*, release, actor) -> MonitoringPlan:
     except (MonitoringInputError, SnapshotUnreadable, artifacts.ArtifactRefused, ValueError) as exc:
         # No plan without its reference would hide the gap; the plan says what is missing.
         plan.status, plan.reference_problem = MonitoringPlan.Status.NO_REFERENCE, str(exc)
+    except Exception as exc:  # a model that cannot score its own snapshot must not undo the approval
+        plan.status = MonitoringPlan.Status.NO_REFERENCE
+        plan.reference_problem = f"{type(exc).__name__}: {exc}"[:2000]
     plan.gate_figures = _gate_figures(run)
     plan.save()
     version = MonitoringPlanVersion.objects.create(

@@ -220,3 +220,24 @@ def test_an_open_window_that_is_too_small_is_inconclusive_not_ok(production_plan
     drift = [f for f in window.evaluation["statistics"] if f["statistic"] in ("psi", "js_distance")]
     assert drift and all(f["verdict"] != "ok" for f in drift)
     assert IngestedBatch.objects.filter(plan=production_plan).count() == 1
+
+
+def test_a_plan_whose_reference_cannot_be_read_says_so_and_refuses_batches(credit_model_version, monitoring_people):
+    from governance.models import DatasetVersion
+    from governance.monitoring.selectors import monitoring_health
+    from governance.services.registry import snapshot_key_destroy
+    from tests.gate_verdicts import finished_gate_run
+
+    run = finished_gate_run(credit_model_version)  # the evaluation snapshot the release's gate will cite
+    snapshot_key_destroy(dataset_version=DatasetVersion.objects.get(pk=run.dataset_version_id),
+                         reason="Erasure request of a data subject.")
+    release = approve_to_production(credit_model_version, monitoring_people)
+    assert release.state == State.APPROVED  # monitoring never undoes an approval
+    plan = MonitoringPlan.objects.get(model_version=credit_model_version)
+    assert plan.status == MonitoringPlan.Status.NO_REFERENCE and "data key" in plan.reference_problem
+    assert monitoring_health(credit_model_version.pk, "production")["status"] == "no reference"
+    rows, _ = scored_rows(credit_model_version, 10, start=PLAN_ORIGIN)
+    with pytest.raises(MonitoringConflict):
+        batch_ingest(plan=plan, source=csv_bytes(rows), file_format="csv", actor=monitoring_people["pipeline"])
+    entry = LedgerEntry.objects.get(kind="monitoring.plan_created", subject=plan.ledger_subject)
+    assert entry.payload["status"] == "no_reference" and entry.payload["reference_digest"] is None
