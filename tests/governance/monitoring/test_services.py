@@ -241,3 +241,19 @@ def test_a_plan_whose_reference_cannot_be_read_says_so_and_refuses_batches(credi
         batch_ingest(plan=plan, source=csv_bytes(rows), file_format="csv", actor=monitoring_people["pipeline"])
     entry = LedgerEntry.objects.get(kind="monitoring.plan_created", subject=plan.ledger_subject)
     assert entry.payload["status"] == "no_reference" and entry.payload["reference_digest"] is None
+
+
+def test_the_ledger_read_scope_covers_monitoring_entries(production_plan, monitoring_people, make_user, other_unit):
+    from governance.rules import roles
+    from governance.selectors.ledger import scope_entries
+
+    _feed(production_plan, monitoring_people, 1, shift_from=0)
+    windows_close(now=PLAN_ORIGIN + WEEK)
+    entries = LedgerEntry.objects.filter(kind__startswith="monitoring.")
+    subjects = set(entries.values_list("subject", flat=True))
+    assert any(s.startswith("monitoring.monitoringwindow:") for s in subjects)
+    assert any(s.startswith("monitoring.finding:") for s in subjects)
+    mine = set(scope_entries(entries, monitoring_people["validator"]).values_list("subject", flat=True))
+    assert mine == subjects
+    outsider = make_user(roles.MODEL_RISK_VALIDATOR, [other_unit])
+    assert not scope_entries(entries, outsider).exists()
