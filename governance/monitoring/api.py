@@ -6,6 +6,7 @@ Views parse, call one service or selector, and render; another unit's plan is 40
 
 from django.conf import settings
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -168,7 +169,9 @@ class AggregateView(APIView):
 
     @extend_schema(
         operation_id="monitoring_aggregates_ingest",
-        request={"application/json": OpenApiResponse(description="custos.monitoring.window/1")},
+        request={"application/json": OpenApiTypes.OBJECT},
+        description="The body is a custos.monitoring.window/1 document (docs/monitoring.md): counts on the "
+        "reference's bins, every field present; labels are sent by prediction id, never pre-aggregated.",
         responses={201: BatchSerializer, 200: OpenApiResponse(BatchSerializer, description="Duplicate aggregate"),
                    **problem_responses(400, 403, 404, 409, 415)},
     )
