@@ -22,7 +22,8 @@ from .models import Finding, Incident, MonitoringPlan, MonitoringWindow
 from .policy import INCIDENT_CATEGORIES
 from .selectors import findings_for, incidents_for, plan_health, plans_for, windows_of
 from .services import (
-    finding_dismiss, incident_open, incident_report, plan_version_current, revocation_execute, revocation_request,
+    finding_dismiss, incident_open, incident_report, plan_version_current, plan_version_publish, revocation_execute,
+    revocation_request,
 )
 
 DRIFT = ("psi", "js_distance", "wasserstein_normalised", "chi_square")
@@ -84,6 +85,42 @@ def plan_charts(plan, windows) -> dict:
     return {"drift": drift, "performance": performance, "fairness": fairness, "heatmap": heatmap}
 
 
+class PlanVersionForm(forms.Form):
+    """A new plan version: the window, the label delay and the limits (the rest is kept)."""
+
+    window_days = forms.IntegerField(min_value=1, max_value=366)
+    label_delay_days = forms.IntegerField(min_value=1, max_value=366)
+    psi_warn = forms.FloatField(min_value=0)
+    psi_alert = forms.FloatField(min_value=0)
+    js_warn = forms.FloatField(min_value=0)
+    js_alert = forms.FloatField(min_value=0)
+    wasserstein_warn = forms.FloatField(min_value=0)
+    wasserstein_alert = forms.FloatField(min_value=0)
+    min_rows = forms.IntegerField(min_value=1)
+    min_labelled = forms.IntegerField(min_value=1)
+    min_group = forms.IntegerField(min_value=1)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
+
+    LIMITS = ("psi_warn", "psi_alert", "js_warn", "js_alert", "wasserstein_warn", "wasserstein_alert", "min_rows",
+              "min_labelled", "min_group")
+
+    @classmethod
+    def initial_of(cls, policy) -> dict:
+        return {"window_days": policy["window_days"], "label_delay_days": policy["label_delay_days"],
+                "notes": policy.get("notes", ""), **{k: policy["limits"][k] for k in cls.LIMITS}}
+
+    def changes(self, policy) -> dict:
+        d = self.cleaned_data
+        out = {}
+        for key in ("window_days", "label_delay_days", "notes"):
+            if d[key] != policy.get(key, ""):
+                out[key] = d[key]
+        limits = {k: d[k] for k in self.LIMITS if d[k] != policy["limits"][k]}
+        if limits:
+            out["limits"] = limits
+        return out
+
+
 def _worst(verdicts):
     order = ("ok", "inconclusive", "warn", "alert")
     known = [v for v in verdicts if v in order]
@@ -120,13 +157,34 @@ class MonitoringPlanAdmin(ReadOnly):
             raise PermissionDenied
         windows = list(windows_of(plan))
         reference = plan.reference or {}
+        version = plan_version_current(plan)
+        may_edit = request.user.has_perm("monitoring.change_monitoringplan") and MonitoringPlan.objects.for_user(
+            request.user, write=True).filter(pk=plan.pk).exists()
+        form = PlanVersionForm(initial=PlanVersionForm.initial_of(version.policy)) if may_edit else None
+        if request.method == "POST":
+            if not may_edit:
+                raise PermissionDenied
+            form = PlanVersionForm(request.POST)
+            if form.is_valid():
+                changes = form.changes(version.policy)
+                if not changes:
+                    messages.info(request, "Nothing changed: no new version.")
+                else:
+                    try:
+                        new = plan_version_publish(plan=plan, changes=changes, actor=request.user)
+                    except (DomainError, ValidationError, PermissionDenied) as exc:
+                        messages.error(request, refusal_text(exc))
+                    else:
+                        messages.success(request, f"Plan version {new.version} published (digest {new.digest[:16]}…).")
+                        return redirect("admin:monitoring_monitoringplan_change", plan.pk)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Monitoring plan of {plan.model_version}",
             "plan": plan,
             "health": plan_health(plan),
-            "version": plan_version_current(plan),
+            "version": version,
+            "form": form,
             "versions": plan.versions.order_by("-version"),
             "reference_numeric": [(k, v["n"], v["missing"], v["min"], v["max"], v["mean"])
                                   for k, v in (reference.get("numeric") or {}).items()],

@@ -88,3 +88,23 @@ def test_triage_in_the_admin_and_the_attention_panel(drifted_plan, monitoring_pe
     auditor = browser_for(make_user(roles.AUDITOR))
     page = auditor.get(f"/admin/monitoring/finding/{findings[-1].pk}/change/")
     assert page.status_code == 200 and '<form method="post"' not in page.content.decode()
+
+
+def test_a_validator_publishes_a_plan_version_in_the_admin(production_plan, monitoring_people):
+    url = f"/admin/monitoring/monitoringplan/{production_plan.pk}/change/"
+    validator = browser_for(monitoring_people["validator"])
+    assert 'id="new-version"' in validator.get(url).content.decode()
+    from governance.monitoring.admin import PlanVersionForm
+    from governance.monitoring.services import plan_version_current
+
+    data = PlanVersionForm.initial_of(plan_version_current(production_plan).policy)
+    data.update(psi_warn=0.15, window_days=14)
+    validator.post(url, data)
+    current = plan_version_current(production_plan)
+    assert current.version == 3 and current.policy["limits"]["psi_warn"] == 0.15 and current.policy["window_days"] == 14
+    data.update(psi_warn=0.5)  # above its alert limit: refused, no version
+    page = validator.post(url, data, follow=True)
+    assert plan_version_current(production_plan).version == 3 and "at most its alert limit" in page.content.decode()
+    pipeline = browser_for(monitoring_people["officer"])  # an officer reads plans, does not change them
+    assert 'id="new-version"' not in pipeline.get(url).content.decode()
+    assert pipeline.post(url, data).status_code == 403
