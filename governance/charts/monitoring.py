@@ -51,7 +51,9 @@ def time_chart(title: str, points, *, warn=None, alert=None, value_format="{:.3f
             continue
         parts.append(f'<line x1="{LEFT}" y1="{y(limit):.1f}" x2="{WIDTH - RIGHT}" y2="{y(limit):.1f}" '
                      f'stroke="{colour}" stroke-dasharray="5 3"/>')
-        parts.append(f'<text x="{WIDTH - RIGHT}" y="{y(limit) - 3:.1f}" text-anchor="end" fill="{colour}">'
+        # warn labelled at the left, alert at the right: close limits do not overprint each other
+        anchor, at = ("start", LEFT + 4) if name == "warn" else ("end", WIDTH - RIGHT)
+        parts.append(f'<text x="{at}" y="{y(limit) - 3:.1f}" text-anchor="{anchor}" fill="{colour}">'
                      f'{name} {escape(value_format.format(limit))}</text>')
     line = [(i, v) for i, (_, v, _, _) in enumerate(points) if v is not None]
     if len(line) > 1:
@@ -71,8 +73,8 @@ def time_chart(title: str, points, *, warn=None, alert=None, value_format="{:.3f
 def verdict_heatmap(title: str, rows, windows) -> str:
     """ROWS: (row label, [verdict or None per window]); WINDOWS: the window labels."""
     rows, windows = list(rows), list(windows)
-    label_w, cell, head = 190, 26, 44
-    width = label_w + cell * max(len(windows), 1) + 10
+    label_w, cell, head = 150, 40, 44
+    width = max(label_w + cell * max(len(windows), 1), label_w + 4 * 95) + 10
     height = head + cell * len(rows) + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
@@ -91,7 +93,7 @@ def verdict_heatmap(title: str, rows, windows) -> str:
                          f"<title>{escape(label)} · {escape(windows[j])}: {escape(str(verdict))}</title></rect>")
     legend_y = head + cell * len(rows) + 18
     for k, verdict in enumerate(("ok", "inconclusive", "warn", "alert")):
-        parts.append(f'<rect x="{label_w + k * 90}" y="{legend_y - 10}" width="12" height="12" fill="{VERDICT_COLOURS[verdict]}"/>')
-        parts.append(f'<text x="{label_w + k * 90 + 16}" y="{legend_y}">{verdict}</text>')
+        parts.append(f'<rect x="{label_w + k * 95}" y="{legend_y - 10}" width="12" height="12" fill="{VERDICT_COLOURS[verdict]}"/>')
+        parts.append(f'<text x="{label_w + k * 95 + 16}" y="{legend_y}">{verdict}</text>')
     parts.append("</svg>")
     return "".join(parts)

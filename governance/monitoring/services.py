@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -506,7 +506,7 @@ def window_close(*, window: MonitoringWindow, actor=None, evaluation: dict | Non
     window = MonitoringWindow.objects.select_for_update().select_related("plan").get(pk=window.pk)
     plan = window.plan
     if actor is not None and not actor.is_superuser:
-        raise ValidationError("Windows are closed by Custos itself (Celery beat or manage.py monitoring evaluate).")
+        raise PermissionDenied("Windows are closed by Custos itself (Celery beat or manage.py monitoring evaluate).")
     reevaluation = window.state == MonitoringWindow.State.CLOSED
     if reevaluation and window.labelled == window.evaluated_labelled:
         return window
