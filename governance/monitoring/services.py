@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +51,8 @@ from .models import (
     Finding, Incident, IngestedBatch, JoinRecord, MonitoringPlan, MonitoringPlanVersion, MonitoringWindow,
 )
 from .statistics import windows_evaluate
+
+logger = logging.getLogger(__name__)
 
 SCORE_COLUMN = "score"
 THRESHOLD = 0.5  # binary argmax of predict_proba, as the release gate predicts
@@ -577,8 +580,12 @@ def windows_close(*, now=None) -> list[MonitoringWindow]:
         by_plan.setdefault(window.plan_id, []).append(window)
     for windows in by_plan.values():
         plan = MonitoringPlan.objects.get(pk=windows[0].plan_id)
-        for window, evaluation in zip(windows, _evaluations(plan, windows, plan_version_current(plan))):
-            done.append(window_close(window=window, evaluation=evaluation))
+        try:
+            evaluations = _evaluations(plan, windows, plan_version_current(plan))
+            for window, evaluation in zip(windows, evaluations):
+                done.append(window_close(window=window, evaluation=evaluation))
+        except Exception:  # one plan's failure must not stop the others' windows; it stays due
+            logger.exception("monitoring: closing the windows of plan %s failed", plan.pk)
     join_records_purge(now=now)
     return done
 
