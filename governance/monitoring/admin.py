@@ -252,9 +252,14 @@ class FindingAdmin(ReadOnly):
         action = request.POST.get("action") if request.method == "POST" else None
         if action in forms_:
             form = forms_[action] = type(forms_[action])(request.POST, prefix=action)
-            if action == "revoke" and request.POST.get("confirmed") != "yes":
-                form.add_error(None, "Tick the confirmation: a revocation cannot be undone.")
-            elif form.is_valid():
+            if action == "revoke" and form.is_valid() and request.POST.get("confirmed") != "yes":
+                # Irreversible: a page that says what will happen, and asks once more.
+                return TemplateResponse(request, "admin/monitoring/revoke_confirm.html", {
+                    **self.admin_site.each_context(request), "opts": self.model._meta,
+                    "title": f"Revoke release #{finding.plan.release_id}?", "finding": finding,
+                    "justification": form.cleaned_data["justification"],
+                })
+            if form.is_valid():
                 d = form.cleaned_data
                 try:
                     if action == "dismiss":

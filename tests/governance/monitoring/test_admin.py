@@ -75,7 +75,7 @@ def test_triage_in_the_admin_and_the_attention_panel(drifted_plan, monitoring_pe
     assert "due 2024-01-31" in officer.get("/admin/").content.decode()
     validator.post(url, {"action": "request", "request-justification": "The model no longer fits the applicants."})
     page = officer.post(url, {"action": "revoke", "revoke-justification": "The model no longer fits the applicants."})
-    assert "cannot be undone" in page.content.decode()  # no confirmation ticked: nothing happened
+    assert "cannot be undone" in page.content.decode() and 'id="revoke-confirm"' in page.content.decode()  # asked once more: nothing happened yet
     drifted_plan.release.refresh_from_db()
     assert drifted_plan.release.state == State.APPROVED
     officer.post(url, {"action": "revoke", "revoke-justification": "The model no longer fits the applicants.",
