@@ -7,18 +7,19 @@ Views parse, call one service or selector, and render; another unit's plan is 40
 from django.conf import settings
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import problem_responses
+from config.api import Pagination, problem_responses
 from config.parsers import JSONParser
 from governance.api.registry import _limit_upload
 
 from .ingest import FORMATS, iso_utc
-from .selectors import plan_get, plan_health, plans_for, windows_of
+from .models import Finding
+from .selectors import findings_for, plan_get, plan_health, plans_for, windows_of
 from .services import aggregate_ingest, batch_ingest, labels_record, plan_version_current
 
 LABELS_PER_REQUEST = 100_000
@@ -96,9 +97,50 @@ class BatchSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class FindingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    plan_id = serializers.IntegerField()
+    window_start = serializers.DateTimeField(source="window.start")
+    statistic = serializers.CharField()
+    column = serializers.CharField()
+    verdict = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    summary = serializers.JSONField(help_text="The figure: value, limits, n, reason, interval.")
+    state = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    incident = serializers.SerializerMethodField()
+
+    def get_incident(self, obj) -> dict | None:
+        incident = getattr(obj, "incident", None)
+        if incident is None:
+            return None
+        return {"id": incident.pk, "category": incident.category, "aware_at": incident.aware_at,
+                "deadline": incident.deadline, "reported_at": incident.reported_at}
+
+
 def _batch(batch, created):
     batch.duplicate = not created
     return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class FindingListView(APIView):
+    """Findings of the caller's business units (newest first), with their incident if any."""
+
+    @extend_schema(
+        operation_id="monitoring_findings_list",
+        parameters=[OpenApiParameter("state", str, required=False, enum=[c for c, _ in Finding.State.choices])],
+        responses={200: FindingSerializer(many=True), **problem_responses(400)},
+    )
+    def get(self, request):
+        qs = findings_for(request.user).select_related("incident").order_by("-created_at", "-pk")
+        state = request.query_params.get("state")
+        if state is not None:
+            if state not in Finding.State.values:
+                raise exceptions.ValidationError({"state": [f"One of {', '.join(Finding.State.values)}."]})
+            qs = qs.filter(state=state)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(FindingSerializer(page, many=True).data)
 
 
 class PlanListView(APIView):
@@ -227,4 +269,5 @@ urlpatterns = [
     path("monitoring/plans/<int:pk>/batches", BatchView.as_view(), name="monitoring-batches"),
     path("monitoring/plans/<int:pk>/aggregates", AggregateView.as_view(), name="monitoring-aggregates"),
     path("monitoring/plans/<int:pk>/labels", LabelsView.as_view(), name="monitoring-labels"),
+    path("monitoring/findings", FindingListView.as_view(), name="monitoring-findings"),
 ]

@@ -142,3 +142,23 @@ def test_the_schema_describes_the_monitoring_api(api_client, monitoring_people):
               "/api/v1/monitoring/plans/{id}/aggregates", "/api/v1/monitoring/plans/{id}/windows"):
         assert p in schema["paths"], sorted(schema["paths"])
     assert "413" in schema["paths"]["/api/v1/monitoring/plans/{id}/batches"]["post"]["responses"]
+
+
+def test_findings_are_listed_for_the_callers_units(production_plan, monitoring_people, client_of, make_user, other_unit):
+    from governance.monitoring.models import Finding
+    from governance.monitoring.services import batch_ingest
+    from governance.rules import roles
+
+    rows, _ = scored_rows(production_plan.model_version, 400, start=PLAN_ORIGIN, shift=1.8, step=timedelta(minutes=20))
+    batch_ingest(plan=production_plan, source=io.BytesIO(rows.to_csv(index=False).encode()), file_format="csv",
+                 actor=monitoring_people["pipeline"], now=PLAN_ORIGIN + timedelta(days=1))
+    windows_close(now=PLAN_ORIGIN + WEEK)
+    validator = APIClient()
+    validator.force_authenticate(monitoring_people["validator"])
+    body = validator.get("/api/v1/monitoring/findings", {"state": "open"}).json()
+    assert body["count"] == Finding.objects.count() > 0
+    assert {r["column"] for r in body["results"]} >= {"credit_amount"}
+    assert validator.get("/api/v1/monitoring/findings", {"state": "nonsense"}).status_code == 400
+    outsider = APIClient()
+    outsider.force_authenticate(make_user(roles.MODEL_RISK_VALIDATOR, [other_unit]))
+    assert outsider.get("/api/v1/monitoring/findings").json()["count"] == 0
