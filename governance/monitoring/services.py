@@ -93,19 +93,23 @@ def plan_on_approval(*, release, actor=None) -> MonitoringPlan | None:
     return _plan_create(release=release, actor=actor)
 
 
-def _reference_source(release):
-    """(dataset version, origin, label column, positive label text, gate run or None)."""
+def _reference_sources(release):
+    """The snapshots to profile, in order: the gate run's evaluation snapshot, then the model
+    version's training snapshot; each (dataset version, origin). The gate run names the label."""
     run = release.gate_run
-    if run is not None and run.dataset_version.storage == DatasetVersion.Storage.STORED:
-        return run.dataset_version, "gate evaluation snapshot", run.label_column, run.positive_label, run
+    if run is None:
+        raise MonitoringInputError("the release has no gate run to name the label column")
+    sources = []
+    if run.dataset_version.storage == DatasetVersion.Storage.STORED:
+        sources.append((run.dataset_version, "gate evaluation snapshot"))
     training = TrainingRunInput.objects.filter(
         run__model_version=release.model_version, role="train", dataset_version__storage=DatasetVersion.Storage.STORED
     ).select_related("dataset_version").first()
-    if training is None:
+    if training is not None:
+        sources.append((training.dataset_version, "training snapshot"))
+    if not sources:
         raise MonitoringInputError("neither a stored gate evaluation snapshot nor a stored training snapshot to profile")
-    label = run.label_column if run is not None else "risk"
-    positive = run.positive_label if run is not None else "1"
-    return training.dataset_version, "training snapshot", label, positive, run
+    return run, sources
 
 
 def reference_compute(*, model_version, dataset_version, label_column: str, positive_label: str,
@@ -167,20 +171,30 @@ def _plan_create(*, release, actor) -> MonitoringPlan:
     model_version = release.model_version
     policy = plans.default_policy(release.model.risk_tier)
     plan = MonitoringPlan(model_version=model_version, release=release)
-    run = None
+    run, problems = release.gate_run, []
     try:
-        dataset, origin, label, positive, run = _reference_source(release)
-        cut_points = ((run.policy.document.get("fairness") or {}).get("cut_points") or {}) if run is not None else {}
-        profile = reference_compute(model_version=model_version, dataset_version=dataset, label_column=label,
-                                    positive_label=positive, cut_points=cut_points)
+        run, sources = _reference_sources(release)
+    except MonitoringInputError as exc:
+        sources, problems = [], [str(exc)]
+    cut_points = ((run.policy.document.get("fairness") or {}).get("cut_points") or {}) if run is not None else {}
+    for dataset, origin in sources:
+        try:
+            profile = reference_compute(model_version=model_version, dataset_version=dataset,
+                                        label_column=run.label_column, positive_label=run.positive_label,
+                                        cut_points=cut_points)
+        except (MonitoringInputError, SnapshotUnreadable, artifacts.ArtifactRefused, ValueError) as exc:
+            problems.append(f"{origin} (dataset version {dataset.pk}): {exc}")
+            continue
+        except Exception as exc:  # a model that cannot score a snapshot must not undo the approval
+            problems.append(f"{origin} (dataset version {dataset.pk}): {type(exc).__name__}: {exc}"[:1000])
+            continue
         plan.reference, plan.reference_digest = profile.to_json(), profile.digest
         plan.reference_dataset, plan.reference_origin = dataset, origin
-    except (MonitoringInputError, SnapshotUnreadable, artifacts.ArtifactRefused, ValueError) as exc:
+        break
+    if plan.reference is None:
         # No plan without its reference would hide the gap; the plan says what is missing.
-        plan.status, plan.reference_problem = MonitoringPlan.Status.NO_REFERENCE, str(exc)
-    except Exception as exc:  # a model that cannot score its own snapshot must not undo the approval
         plan.status = MonitoringPlan.Status.NO_REFERENCE
-        plan.reference_problem = f"{type(exc).__name__}: {exc}"[:2000]
+    plan.reference_problem = "; ".join(problems)
     plan.gate_figures = _gate_figures(run)
     plan.save()
     version = MonitoringPlanVersion.objects.create(

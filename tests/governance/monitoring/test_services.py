@@ -222,19 +222,36 @@ def test_an_open_window_that_is_too_small_is_inconclusive_not_ok(production_plan
     assert IngestedBatch.objects.filter(plan=production_plan).count() == 1
 
 
-def test_a_plan_whose_reference_cannot_be_read_says_so_and_refuses_batches(credit_model_version, monitoring_people):
+def _destroy_gate_snapshot_key(model_version):
     from governance.models import DatasetVersion
-    from governance.monitoring.selectors import monitoring_health
     from governance.services.registry import snapshot_key_destroy
     from tests.gate_verdicts import finished_gate_run
 
-    run = finished_gate_run(credit_model_version)  # the evaluation snapshot the release's gate will cite
+    run = finished_gate_run(model_version)  # the evaluation snapshot the release's gate will cite
     snapshot_key_destroy(dataset_version=DatasetVersion.objects.get(pk=run.dataset_version_id),
+                         reason="Erasure request of a data subject.")
+
+
+def test_without_the_gate_snapshot_the_training_snapshot_is_the_reference(credit_model_version, monitoring_people):
+    _destroy_gate_snapshot_key(credit_model_version)
+    approve_to_production(credit_model_version, monitoring_people)
+    plan = MonitoringPlan.objects.get(model_version=credit_model_version)
+    assert plan.status == MonitoringPlan.Status.ACTIVE and plan.reference_origin == "training snapshot"
+    assert plan.reference["rows"] == 1000 and "gate evaluation snapshot" in plan.reference_problem
+
+
+def test_a_plan_whose_reference_cannot_be_read_says_so_and_refuses_batches(credit_model_version, monitoring_people):
+    from governance.monitoring.selectors import monitoring_health
+    from governance.services.registry import snapshot_key_destroy
+
+    _destroy_gate_snapshot_key(credit_model_version)
+    snapshot_key_destroy(dataset_version=credit_model_version.training_run.inputs.get(role="train").dataset_version,
                          reason="Erasure request of a data subject.")
     release = approve_to_production(credit_model_version, monitoring_people)
     assert release.state == State.APPROVED  # monitoring never undoes an approval
     plan = MonitoringPlan.objects.get(model_version=credit_model_version)
-    assert plan.status == MonitoringPlan.Status.NO_REFERENCE and "data key" in plan.reference_problem
+    assert plan.status == MonitoringPlan.Status.NO_REFERENCE
+    assert "gate evaluation snapshot" in plan.reference_problem and "training snapshot" in plan.reference_problem
     assert monitoring_health(credit_model_version.pk, "production")["status"] == "no reference"
     rows, _ = scored_rows(credit_model_version, 10, start=PLAN_ORIGIN)
     with pytest.raises(MonitoringConflict):
