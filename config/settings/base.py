@@ -45,6 +45,7 @@ LOCAL_APPS = [
     "config.idempotency",
     "audit",
     "governance",
+    "governance.monitoring",
     "reports",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -201,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.gate_runs_abandon_stuck",
         "schedule": 600,
     },
+    # Close and evaluate the monitoring windows that have ended; purge expired join records.
+    "monitoring-windows-close": {
+        "task": "monitoring.windows_close",
+        "schedule": 3600,
+    },
 }
 
 # --- Custos ---------------------------------------------------------------------------------
@@ -236,6 +242,8 @@ CUSTOS_INDEX_KEY_FILE = env.str("CUSTOS_INDEX_KEY_FILE", default="")
 CUSTOS_REQUIRE_STORAGE_KEYS = env.bool("CUSTOS_REQUIRE_STORAGE_KEYS", default=True)
 # Largest snapshot or artifact accepted by upload, in bytes (default 2 GiB).
 CUSTOS_MAX_UPLOAD_BYTES = env.int("CUSTOS_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Largest monitoring batch accepted by the API (streamed; the rows are not kept).
+CUSTOS_MONITORING_MAX_BATCH_BYTES = env.int("CUSTOS_MONITORING_MAX_BATCH_BYTES", default=512 * 1024**2)
 # Artifacts are loaded whole in memory to be checked (snapshots are streamed): a smaller limit.
 CUSTOS_MAX_ARTIFACT_BYTES = env.int("CUSTOS_MAX_ARTIFACT_BYTES", default=512 * 1024**2)
 # Pickle and joblib artifacts run code when loaded: refused unless a trusted deployment opts in.
