@@ -17,7 +17,7 @@ from config.api import Pagination, problem_responses
 from config.parsers import JSONParser
 from governance.api.registry import _limit_upload
 
-from .ingest import FORMATS, iso_utc
+from .vocabulary import FORMATS, iso_utc
 from .models import Finding
 from .selectors import findings_for, plan_get, plan_health, plans_for, windows_of
 from .services import aggregate_ingest, batch_ingest, labels_record, plan_version_current

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from audit.canonical import canonical_json
 
-from .statistics import SOURCES, Limits
+from .vocabulary import SOURCES, Limits
 
 POLICY_FORMAT = "custos.monitoring.plan/1"
 

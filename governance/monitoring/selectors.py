@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .ingest import iso_utc
+from .vocabulary import iso_utc
 from .models import Finding, Incident, MonitoringPlan, MonitoringWindow
-from .statistics import VERDICTS
+from .vocabulary import VERDICTS
 
 
 def plans_for(user):

@@ -24,8 +24,8 @@ import hmac
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -43,14 +43,16 @@ from governance.services.releases import _release_revoke
 from governance.storage import SnapshotUnreadable, artifacts, load_secret_key
 
 from . import policy as plans
-from .aggregates import GroupAttribute, ProfileSpec, ReferenceProfile, WindowAggregate
 from .errors import MonitoringInputError
-from .ingest import JOIN_SCHEMA, WindowSchedule, ingest_batch, iso_utc, labels_apply, prediction_key
 from .kinds import MonitoringKind
 from .models import (
     Finding, Incident, IngestedBatch, JoinRecord, MonitoringPlan, MonitoringPlanVersion, MonitoringWindow,
 )
-from .statistics import windows_evaluate
+from .vocabulary import iso_utc
+
+if TYPE_CHECKING:
+    from .aggregates import ReferenceProfile
+    from .ingest import WindowSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ def _reference_sources(release):
 def reference_compute(*, model_version, dataset_version, label_column: str, positive_label: str,
                       cut_points: dict | None = None) -> ReferenceProfile:
     """Profile DATASET_VERSION scored by MODEL_VERSION (its positive-class score): once, at the plan."""
+    from .aggregates import GroupAttribute, ProfileSpec, ReferenceProfile  # heavy (numpy, pyarrow): not at Django's start
     # The gate engine (pandas, scikit-learn) is a worker's import, not Django's at start.
     import pandas as pd
 
@@ -272,6 +275,7 @@ _PROFILES: dict[str, ReferenceProfile] = {}
 def plan_reference(plan) -> ReferenceProfile:
     """PLAN's reference profile, loaded once per process: a plan's reference never changes, and
     loading one (its RFC 8785 digest over ~200 kB of JSON) cost 160 ms per window evaluated."""
+    from .aggregates import ReferenceProfile  # heavy (numpy, pyarrow): not at Django's start
     profile = _PROFILES.get(plan.reference_digest)
     if profile is None:
         profile = ReferenceProfile.from_json(plan.reference)
@@ -297,6 +301,7 @@ def _active(plan) -> None:
 def plan_schedule(plan, version, now=None) -> WindowSchedule:
     """The windows of PLAN under VERSION; rows are accepted from the end of the last closed window
     up to the end of the window that contains NOW."""
+    from .ingest import WindowSchedule  # heavy (numpy, pyarrow): not at Django's start
     now = now or timezone.now()
     length = timedelta(days=version.policy["window_days"])
     last = plan.windows.filter(state=MonitoringWindow.State.CLOSED).order_by("-end").first()
@@ -307,6 +312,7 @@ def plan_schedule(plan, version, now=None) -> WindowSchedule:
 
 
 def _window_row(plan, reference, start: str, end: str, cache: dict) -> MonitoringWindow:
+    from .aggregates import WindowAggregate  # heavy (numpy, pyarrow): not at Django's start
     window = cache.get(start)
     if window is None:
         empty = WindowAggregate.empty(reference, start, end)
@@ -343,6 +349,9 @@ def batch_ingest(*, plan: MonitoringPlan, source, file_format: str, actor, now=N
     PLAN returns the first record and False (idempotent). Nothing of the rows is kept but
     the windows' counts and one join record (keyed hash) per prediction for its label.
     """
+    import pyarrow as pa  # heavy: imported where monitoring computes, never at Django's start
+    from .aggregates import WindowAggregate  # heavy (numpy, pyarrow): not at Django's start
+    from .ingest import ingest_batch  # heavy (numpy, pyarrow): not at Django's start
     plan = MonitoringPlan.objects.select_for_update().get(pk=plan.pk)
     require(actor, "monitoring.add_ingestedbatch", plan.business_unit, what="send monitoring batches")
     _active(plan)
@@ -408,6 +417,7 @@ def _batch_ledger(batch, actor):
 @transaction.atomic(durable=True)
 def aggregate_ingest(*, plan: MonitoringPlan, document: dict, actor, now=None) -> tuple[IngestedBatch, bool]:
     """Merge a window aggregated at the edge (``custos.monitoring.window/1`` on PLAN's reference)."""
+    from .aggregates import WindowAggregate  # heavy (numpy, pyarrow): not at Django's start
     plan = MonitoringPlan.objects.select_for_update().get(pk=plan.pk)
     require(actor, "monitoring.add_ingestedbatch", plan.business_unit, what="send monitoring batches")
     _active(plan)
@@ -449,6 +459,9 @@ def labels_record(*, plan: MonitoringPlan, labels: dict, actor) -> dict:
 
     Returns the counts: applied, unmatched (no join record: unknown, or purged after the label
     delay), already labelled. A label that is not one of the reference's two is refused (400)."""
+    import pyarrow as pa  # heavy: imported where monitoring computes, never at Django's start
+    from .aggregates import WindowAggregate  # heavy (numpy, pyarrow): not at Django's start
+    from .ingest import JOIN_SCHEMA, labels_apply, prediction_key  # heavy (numpy, pyarrow): not at Django's start
     plan = MonitoringPlan.objects.select_for_update().get(pk=plan.pk)
     require(actor, "monitoring.add_ingestedbatch", plan.business_unit, what="send labels")
     _active(plan)
@@ -501,6 +514,8 @@ def labels_record(*, plan: MonitoringPlan, labels: dict, actor) -> dict:
 def _evaluations(plan, windows, version) -> list[dict]:
     """The evaluations of WINDOWS (one plan's) under VERSION, computed together (the distances of
     each column for every window at once)."""
+    from .aggregates import WindowAggregate  # heavy (numpy, pyarrow): not at Django's start
+    from .statistics import windows_evaluate  # heavy (numpy, pyarrow): not at Django's start
     reference = plan_reference(plan)
     policy = version.policy
     return windows_evaluate([WindowAggregate.from_json(w.aggregate, reference) for w in windows], reference,

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from config.commands import CustosCommand
 
-from ...ingest import FORMATS, iso_utc
+from ...vocabulary import FORMATS, iso_utc
 from ...models import MonitoringPlan, MonitoringWindow
 from ...selectors import plan_health, plans_for
 from ...services import batch_ingest, labels_record, window_close, windows_close
