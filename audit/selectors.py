@@ -49,6 +49,11 @@ def checkpoint_latest() -> Checkpoint | None:
     return Checkpoint.objects.order_by("-tree_size").first()
 
 
+def checkpoint_get(tree_size: int) -> Checkpoint | None:
+    """The signed checkpoint of TREE_SIZE, or None (a report names the checkpoint it stands on)."""
+    return Checkpoint.objects.filter(tree_size=tree_size).first()
+
+
 def key_list() -> list[dict]:
     """Every key the ledger declared, with its status (active, retired, revoked) and where it began."""
     keys, active, revoked = {}, None, {}
