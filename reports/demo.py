@@ -38,7 +38,7 @@ def issue_reports(out, **kwargs):
     wanted = [(DocumentKind.ANNEX_IV, mv.ledger_subject), (DocumentKind.DOSSIER, mv.ledger_subject),
               (DocumentKind.ML_BOM, mv.ledger_subject), (DocumentKind.INVENTORY, ALL_UNITS)]
     for kind, subject in wanted:
-        issued = Report.objects.unrestricted().filter(kind=kind, subject=subject, state=Report.State.ISSUED).first()
+        issued = Report.objects.unrestricted().filter(kind=kind, about=subject, state=Report.State.ISSUED).first()
         if issued is None:
             # The demo waits for each rendering here rather than on a worker.
             issued = report_render(report_id=report_request(kind=kind, subject=subject, actor=auditor,

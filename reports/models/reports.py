@@ -27,7 +27,7 @@ class Report(GovernedModel):
         FAILED = "failed", "Failed"
 
     kind = models.CharField(max_length=16, choices=[(k.value, k.value) for k in DocumentKind])
-    subject = models.CharField(max_length=100, help_text="The ledger subject the report is about.")
+    about = models.CharField(max_length=100, help_text="The ledger subject the report is about.")
     business_unit = models.ForeignKey(
         "governance.BusinessUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -53,7 +53,7 @@ class Report(GovernedModel):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self):
-        return f"report {self.pk}: {self.kind} of {self.subject} ({self.state})"
+        return f"report {self.pk}: {self.kind} of {self.about} ({self.state})"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -65,4 +65,4 @@ class Report(GovernedModel):
     @property
     def filename(self) -> str:
         extension = "pdf" if self.media_type == "application/pdf" else "cdx.json"
-        return f"custos-{self.kind}-{self.subject.replace(':', '-').replace('.', '-')}-{self.pk}.{extension}"
+        return f"custos-{self.kind}-{self.about.replace(':', '-').replace('.', '-')}-{self.pk}.{extension}"

@@ -69,7 +69,7 @@ def report_request(*, kind: str, subject: str, actor=None, dispatch: bool = True
     unit = _subject_unit(kind, ident, actor)
     require(actor, "reports.add_report", unit, what="issue reports", reading=True)
     report = Report.objects.create(
-        kind=kind.value, subject=subject, business_unit=unit, issuer=recorded_user(actor),
+        kind=kind.value, about=subject, business_unit=unit, issuer=recorded_user(actor),
         template_version=TEMPLATE_VERSION, media_type=MEDIA_TYPES[kind],
     )
     ledger_append(kind=ReportKind.REQUESTED, subject=report.ledger_subject,
@@ -97,7 +97,7 @@ def report_render(*, report_id: int) -> Report:
             checkpoint = checkpoint_create()
         Report.objects.unrestricted().filter(pk=report.pk).update(
             checkpoint_size=checkpoint.tree_size, as_of=checkpoint.created_at)
-        rendered = render_document(report.kind, report.subject, user=report.issuer, checkpoint=checkpoint,
+        rendered = render_document(report.kind, report.about, user=report.issuer, checkpoint=checkpoint,
                                    progress=lambda p, s: _progress(report, p, s))
     except Exception as exc:  # recorded as the report's failure, then re-raised for the worker's log
         report_fail(report_id=report.pk, error=f"{type(exc).__name__}: {exc}")
@@ -112,7 +112,7 @@ def report_fail(*, report_id: int, error: str) -> Report:
     report.state, report.error, report.step = Report.State.FAILED, error[:2000], ""
     report.save()
     ledger_append(kind=ReportKind.FAILED, subject=report.ledger_subject,
-                  payload={"kind": report.kind, "about": report.subject, "error": error[:300]}, actor=None)
+                  payload={"kind": report.kind, "about": report.about, "error": error[:300]}, actor=None)
     return report
 
 
@@ -136,7 +136,7 @@ def report_issue(*, report_id: int, content: bytes, attachments: list[dict], che
         kind=ReportKind.ISSUED,
         subject=report.ledger_subject,
         payload={
-            "kind": report.kind, "about": report.subject, "sha256": sha256, "size_bytes": len(content),
+            "kind": report.kind, "about": report.about, "sha256": sha256, "size_bytes": len(content),
             "media_type": report.media_type, "template_version": report.template_version,
             "checkpoint": {"tree_size": checkpoint.tree_size, "root_hash": bytes(checkpoint.root_hash).hex()},
             "attachments": attachments,
@@ -175,7 +175,7 @@ def report_rerender(*, report_id: int) -> dict:
     checkpoint = checkpoint_get(report.checkpoint_size)
     if checkpoint is None:
         raise Conflict(f"The checkpoint of tree size {report.checkpoint_size} is gone.")
-    rendered = render_document(report.kind, report.subject, user=report.issuer, checkpoint=checkpoint)
+    rendered = render_document(report.kind, report.about, user=report.issuer, checkpoint=checkpoint)
     sha256 = hashlib.sha256(rendered.content).hexdigest()
     return {"report": report.pk, "issued_sha256": report.sha256, "rerendered_sha256": sha256,
             "identical": sha256 == report.sha256, "checkpoint": report.checkpoint_size}

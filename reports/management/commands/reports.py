@@ -45,10 +45,10 @@ class Command(CustosCommand):
         if out:
             Path(out).write_bytes(report_content(report))
         if opts.get("json"):
-            self.print_json({"id": report.pk, "kind": report.kind, "subject": report.subject, "sha256": report.sha256,
+            self.print_json({"id": report.pk, "kind": report.kind, "subject": report.about, "sha256": report.sha256,
                              "checkpoint": report.checkpoint_size, "ledger_seq": report.ledger_seq})
             return
-        self.stdout.write(f"Report {report.pk} issued: {report.kind} of {report.subject} as of checkpoint "
+        self.stdout.write(f"Report {report.pk} issued: {report.kind} of {report.about} as of checkpoint "
                           f"{report.checkpoint_size}, sha256 {report.sha256}" + (f", written to {out}" if out else ""))
 
     def _rerender(self, report_id, **opts):
@@ -69,7 +69,7 @@ class Command(CustosCommand):
         report = report_by_sha256(user=SYSTEM, sha256=sha256)
         if report is None:
             raise CommandError(f"Custos issued no report with sha256 {sha256}.")
-        self.stdout.write(f"Custos issued this file as report {report.pk} ({report.kind} of {report.subject}), "
+        self.stdout.write(f"Custos issued this file as report {report.pk} ({report.kind} of {report.about}), "
                           f"ledger entry {report.ledger_seq}, checkpoint {report.checkpoint_size}.")
         if report.media_type != "application/pdf":
             return
