@@ -175,7 +175,10 @@ def report_rerender(*, report_id: int) -> dict:
     checkpoint = checkpoint_get(report.checkpoint_size)
     if checkpoint is None:
         raise Conflict(f"The checkpoint of tree size {report.checkpoint_size} is gone.")
-    rendered = render_document(report.kind, report.about, user=report.issuer, checkpoint=checkpoint)
+    # Read as the system: what the issuer was shown is the subject's unit (or, for an inventory of
+    # every unit, every unit), the same rows the system reads, and a later change of the issuer's
+    # grants must not make an issued report underivable.
+    rendered = render_document(report.kind, report.about, user=None, checkpoint=checkpoint)
     sha256 = hashlib.sha256(rendered.content).hexdigest()
     return {"report": report.pk, "issued_sha256": report.sha256, "rerendered_sha256": sha256,
             "identical": sha256 == report.sha256, "checkpoint": report.checkpoint_size}
