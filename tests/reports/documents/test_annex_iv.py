@@ -15,6 +15,7 @@ from governance.rules import roles
 from reports.documents.render import document_html, render_document
 from reports.rules.annex_iv import ITEMS, POINT_TITLES
 from reports.services.sections import human_section_record
+from tests.reports.specimen import rasterise
 
 
 def test_the_items_are_the_official_journals_nine_points():
@@ -56,6 +57,7 @@ def test_a_human_section_turns_a_missing_item_written_and_the_document_names_its
     assert again == before
     later = checkpoint_create()
     rendered = render_document("annex-iv", reported_version.ledger_subject, user=None, checkpoint=later)
+    rasterise(rendered.content, "annex-iv", pages=(1, 3, 4))
     text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(rendered.content)).pages)
     flat = " ".join(text.split())
     assert "Written by writer at" in flat and section.digest in text.replace("\n", "")

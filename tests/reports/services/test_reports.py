@@ -4,7 +4,6 @@ their bytes re-derived from the ledger, and what the ledger records about them."
 import hashlib
 import io
 import json
-import subprocess
 
 import pypdf
 import pytest
@@ -18,23 +17,11 @@ from governance.models import GateRun
 from reports.models import Report
 from reports.models.reports import ReportImmutable
 from reports.services.reports import report_content, report_rerender
-from tests.reports.specimen import ROOT
-
-ARTIFACTS = ROOT / "test-artifacts" / "reports"
+from tests.reports.specimen import rasterise
 
 
 def text_of(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data), strict=True).pages)
-
-
-def rasterise(data: bytes, name: str, pages=(1, 3, 5)) -> None:
-    """Pages of the PDF as PNGs in test-artifacts/reports, so a person can look at them."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pdf = ARTIFACTS / f"{name}.pdf"
-    pdf.write_bytes(data)
-    for page in pages:
-        subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", str(page), "-l", str(page), "-singlefile", str(pdf),
-                        str(ARTIFACTS / f"{name}-page{page}")], check=True)
 
 
 def test_the_dossier_shows_the_stored_gate_figures_carries_verifiable_evidence_and_re_renders_byte_for_byte(
