@@ -19,10 +19,10 @@ def purpose_and_versions(ev: VersionEvidence):
                                                                                      "created_at"),
                       key=lambda v: v[2])
     return [
-        b.facts(("Intended purpose (as registered)", model.intended_purpose),
+        b.facts(("Intended purpose", model.intended_purpose),
                 ("Risk tier", model.get_risk_tier_display()),
                 ("Annex III category", model.get_annex_iii_category_display()),
-                ("Business unit (provider's unit)", model.business_unit.name),
+                ("Provider (unit)", model.business_unit.name),
                 ("Model owner", model.owner.username if model.owner else ""),
                 ("This version", f"{model.name} {mv.version}"), ("Artifact SHA-256", mv.artifact_sha256)),
         b.table(["Version", "Registered", "Artifact SHA-256"],

@@ -25,7 +25,7 @@ LEDGER_ROWS_SHOWN = 200  # more go to the attached CSV only
 def _datasheet(d) -> list:
     """A dataset version under the headings of 'Datasheets for Datasets' that the evidence answers."""
     return [
-        b.facts(("Motivation / provenance", d["description"]), ("Role for this model", d["role"]),
+        b.facts(("Provenance", d["description"]), ("Role", d["role"]),
                 title=f"{d['name']}@{d['version']} — motivation"),
         b.facts(("Instances (rows)", b.num(d["row_count"])), ("Size", f"{b.num(d['size_bytes'])} bytes"),
                 ("Format", d["format"]), ("Schema", ", ".join(f"{c.get('name')} ({c.get('type')})" for c in d["schema"])),
