@@ -105,7 +105,7 @@ class ReportAdmin(ServiceWritesAdmin):
                                           "its progress.")
                 return redirect("admin:reports_report_change", report.pk)
         return TemplateResponse(request, "admin/reports/report/issue.html", {
-            **self.admin_site.each_context(request), "title": f"Issue: {TITLES[kind]}", "kind": kind,
+            **self.admin_site.each_context(request), "title": f"Issue: {TITLES[kind]}", "document": TITLES[kind], "kind": kind,
             "subject": subject, "what": what, "preview": preview, "opts": self.model._meta,
             "may_issue": request.user.has_perm("reports.add_report"),
         })
