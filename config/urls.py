@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("audit.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("governance.monitoring.api")),
+    path("", include("reports.api.urls")),
 ]
 
 urlpatterns = [

@@ -42,27 +42,33 @@ REGISTER = _perms(
     "add_trainingrun", "add_openlineageevent", "add_gaterun", "add_releaserequest",
 )
 READ_LEDGER = _perms("audit", "view_ledgerentry", "view_checkpoint")
+# Reports (the reports app's models, named here by string: roles are declared once). Everyone but
+# a pipeline reads the reports of their units; officers, validators and auditors issue them; a
+# model's data scientists and officers write the human sections of its technical documentation.
+READ_REPORTS = _perms("reports", "view_report", "view_humansection")
+ISSUE_REPORTS = _perms("reports", "add_report")
+WRITE_SECTIONS = _perms("reports", "add_humansection")
 
 # "app_label.codename" of the model permissions each role holds. A permission says what a
 # role may do; object permissions on a BusinessUnit say in which units.
 ROLE_PERMISSIONS = {
-    DATA_SCIENTIST: READ_GOVERNANCE + REGISTER,
+    DATA_SCIENTIST: READ_GOVERNANCE + REGISTER + READ_REPORTS + WRITE_SECTIONS,
     # A pipeline reads releases and their attestations, not the approval records behind them.
     PIPELINE: [p for p in READ_GOVERNANCE if p not in _perms("governance", "view_approval", "view_approvalpolicy")]
     + REGISTER,
-    COMPLIANCE_OFFICER: READ_GOVERNANCE + READ_LEDGER + _perms(
+    COMPLIANCE_OFFICER: READ_GOVERNANCE + READ_LEDGER + READ_REPORTS + ISSUE_REPORTS + WRITE_SECTIONS + _perms(
         "governance",
         "view_subjectindexentry", "destroy_snapshotkey",
         "add_gatepolicyassignment", "reverify_gaterun",
         "decide_releaserequest", "revoke_releaserequest",
     ),
-    MODEL_RISK_VALIDATOR: READ_GOVERNANCE + READ_LEDGER + _perms(
+    MODEL_RISK_VALIDATOR: READ_GOVERNANCE + READ_LEDGER + READ_REPORTS + ISSUE_REPORTS + _perms(
         "governance", "add_gatepolicyassignment", "add_gaterun", "reverify_gaterun", "decide_releaserequest"
     ),
-    HEAD_OF_MODEL_RISK: READ_GOVERNANCE + READ_LEDGER + _perms(
+    HEAD_OF_MODEL_RISK: READ_GOVERNANCE + READ_LEDGER + READ_REPORTS + ISSUE_REPORTS + _perms(
         "governance", "add_gatepolicy", "add_gatepolicyassignment", "add_approvalpolicy", "reverify_gaterun"
     ),
-    AUDITOR: READ_GOVERNANCE + READ_LEDGER + _perms("audit", "export_ledgerentry") + _perms(
+    AUDITOR: READ_GOVERNANCE + READ_LEDGER + READ_REPORTS + ISSUE_REPORTS + _perms("audit", "export_ledgerentry") + _perms(
         "governance", "view_subjectindexentry", "reverify_gaterun"
     ),
 }
