@@ -200,6 +200,9 @@ class ReleaseStatusView(APIView):
         environment = serializers.CharField()
         artifact_sha256 = serializers.CharField()
         attestation = serializers.JSONField(allow_null=True, help_text="DSSE envelope when approved.")
+        erasure_review = serializers.JSONField(
+            required=False, help_text="{blocked, reason}: whether open erasure reviews (GDPR Art. 17) block approval."
+        )
 
     @extend_schema(
         operation_id="releases_status",

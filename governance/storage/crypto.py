@@ -199,6 +199,11 @@ class DecryptingReader(io.RawIOBase):
     def readable(self):
         return True
 
+    def close(self):
+        if not self.closed:
+            self._src.close()
+        super().close()
+
     def seekable(self):
         return True
 

@@ -1,0 +1,154 @@
+"""Reads of the erasure work: requests for the officer, discovery for the plan, review blocks for releases.
+
+Discovery reads the subject index and the registry without opening a snapshot. It is the
+system's read (every unit): the Data Protection Officer acts across the institution, and what
+they see of it is the plan — ids of Custos objects and counts, never a snapshot's content.
+"""
+
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, IntegerField, Value, When
+from django.http import Http404
+from django.utils import timezone
+
+from ..models import (
+    DatasetVersion,
+    ErasureRequest,
+    ErasureReview,
+    GateRun,
+    LegalHold,
+    ReleaseRequest,
+    SnapshotKey,
+    SubjectIndexEntry,
+    TrainingRunInput,
+)
+from ..rules import erasure as rules
+
+NEAR_DEADLINE = timedelta(days=7)
+
+
+def _require_view(user):
+    if user is None or not user.has_perm("governance.view_erasurerequest"):
+        raise PermissionDenied("You may not read erasure requests.")
+
+
+def erasure_request_list(*, user, overdue: bool = False, now=None):
+    """USER's view of the erasure requests: those whose deadline runs first (overdue first), then the rest."""
+    _require_view(user)
+    now = now or timezone.now()
+    running = sorted(s.value for s in rules.DEADLINE_STATES)
+    qs = ErasureRequest.objects.for_user(user).annotate(
+        running=Case(When(state__in=running, then=Value(0)), default=Value(1), output_field=IntegerField())
+    ).order_by("running", "due_at", "reference")
+    if overdue:
+        qs = qs.filter(state__in=running, due_at__lt=now)
+    return qs
+
+
+def erasure_requests_near_deadline(*, user, now=None):
+    """Open requests whose deadline is within a week, or past: the attention page lists them."""
+    now = now or timezone.now()
+    if not user.has_perm("governance.view_erasurerequest"):
+        return ErasureRequest.objects.none()
+    return erasure_request_list(user=user, now=now).filter(
+        state__in=sorted(s.value for s in rules.DEADLINE_STATES), due_at__lte=now + NEAR_DEADLINE
+    )
+
+
+def erasure_request_get(*, user, reference: str) -> ErasureRequest:
+    _require_view(user)
+    request = ErasureRequest.objects.for_user(user).filter(reference=reference).first()
+    if request is None:
+        raise Http404("No such erasure request.")
+    return request
+
+
+def holds_for(request: ErasureRequest) -> list[rules.LegalHold]:
+    """The legal holds that may bear on REQUEST: institution-wide ones and its own."""
+    holds = LegalHold.objects.unrestricted().select_related("request")
+    return [h.as_rule() for h in holds if h.request_id in (None, request.pk)]
+
+
+def discovery(request: ErasureRequest) -> rules.Discovery:
+    """What Custos holds or references of REQUEST's person, as the rules' facts (system read)."""
+    key = request.subject_key
+    entries = (
+        SubjectIndexEntry.objects.filter(subject_key=key)
+        .select_related("dataset_version")
+        .order_by("dataset_version_id")
+    )
+    busy = {}
+    for run_id, dv_id in GateRun.objects.unrestricted().filter(
+        status__in=[GateRun.Status.QUEUED, GateRun.Status.RUNNING]
+    ).values_list("pk", "dataset_version_id"):
+        busy.setdefault(dv_id, []).append(run_id)
+    keys = {k.dataset_version_id: k for k in SnapshotKey.objects.unrestricted().filter(
+        dataset_version_id__in=[e.dataset_version_id for e in entries])}
+    snapshots = []
+    for e in entries:
+        dv = e.dataset_version
+        if dv.storage != DatasetVersion.Storage.STORED:
+            continue
+        k = keys.get(dv.pk)
+        destroyed = k is None or k.wrapped_key is None
+        snapshots.append(rules.StoredSnapshot(
+            dataset_version_id=dv.pk, dataset_id=dv.dataset_id, row_count=max(dv.row_count or 0, e.row_count),
+            subject_rows=e.row_count, key_state=rules.KeyState.DESTROYED if destroyed else rules.KeyState.LIVE,
+            key_destroyed_at=k.destroyed_at if k is not None else None,
+            gate_runs_in_use=tuple(busy.get(dv.pk, ())),
+        ))
+    # What Custos only references may hold the person too: versions that declare a subject column.
+    external = [
+        rules.ExternalDataset(
+            dataset_version_id=pk,
+            storage=rules.ExternalStorage.OPENLINEAGE if storage == DatasetVersion.Storage.OPENLINEAGE
+            else rules.ExternalStorage.EXTERNAL,
+        )
+        for pk, storage in DatasetVersion.objects.unrestricted()
+        .exclude(storage=DatasetVersion.Storage.STORED)
+        .exclude(subject_column="")
+        .values_list("pk", "storage")
+    ]
+    affected = [s.dataset_version_id for s in snapshots] + [e.dataset_version_id for e in external]
+    return rules.Discovery(
+        snapshots=tuple(snapshots),
+        external=tuple(external),
+        model_versions=tuple(downstream_model_versions(affected)),
+    )
+
+
+def downstream_model_versions(dataset_version_ids) -> list[rules.DownstreamModelVersion]:
+    """Every model version whose training run read one of DATASET_VERSION_IDS, with its releases."""
+    by_version: dict[int, dict] = {}
+    for run_id, mv_id, dv_id in TrainingRunInput.objects.filter(
+        dataset_version_id__in=list(dataset_version_ids), run__model_version__isnull=False
+    ).values_list("run_id", "run__model_version_id", "dataset_version_id"):
+        entry = by_version.setdefault(mv_id, {"runs": set(), "datasets": set()})
+        entry["runs"].add(run_id)
+        entry["datasets"].add(dv_id)
+    releases: dict[int, list] = {}
+    for release_id, mv_id, env in ReleaseRequest.objects.unrestricted().filter(
+        model_version_id__in=list(by_version)
+    ).values_list("pk", "model_version_id", "environment"):
+        releases.setdefault(mv_id, []).append(rules.DownstreamRelease(release_id, env))
+    return [
+        rules.DownstreamModelVersion(
+            model_version_id=mv_id, training_run_ids=tuple(v["runs"]), dataset_version_ids=tuple(v["datasets"]),
+            releases=tuple(releases.get(mv_id, ())),
+        )
+        for mv_id, v in sorted(by_version.items())
+    ]
+
+
+def release_block_reason(model_version_id: int) -> str | None:
+    """Why no release of MODEL_VERSION_ID may be approved because of erasure reviews, or None."""
+    reviews = [r.as_rule() for r in ErasureReview.objects.unrestricted().select_related("request")
+               .filter(model_version_id=model_version_id)]
+    return rules.release_block_reason(model_version_id, reviews)
+
+
+def release_status_fact(model_version_id: int, environment: str) -> dict:
+    """The release-status API's ``erasure_review`` fact: whether erasure reviews block the version."""
+    reason = release_block_reason(model_version_id)
+    return {"blocked": reason is not None, "reason": reason}
