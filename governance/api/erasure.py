@@ -88,7 +88,7 @@ def _answer(request, reference, status=200):
 class ErasureRequestListView(APIView):
     """Erasure requests, deadline order (overdue first); and recording a new one."""
 
-    class IntakeSerializer(serializers.Serializer):
+    class ErasureIntakeSerializer(serializers.Serializer):
         subject_id = serializers.CharField(write_only=True, max_length=500, trim_whitespace=False,
                                            help_text="The data subject's id, typed once; only its keyed hash is kept.")
         ground = serializers.ChoiceField(choices=[g.value for g in rules.Ground], help_text="Art. 17(1) point.")
@@ -109,11 +109,11 @@ class ErasureRequestListView(APIView):
 
     @extend_schema(
         operation_id="erasure_requests_record",
-        request=IntakeSerializer,
+        request=ErasureIntakeSerializer,
         responses={201: ErasureRequestSerializer, **problem_responses(400, 403, 409)},
     )
     def post(self, request):
-        data = self.IntakeSerializer(data=request.data)
+        data = self.ErasureIntakeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
         created = service.erasure_request_record(subject_id=d["subject_id"], ground=d["ground"],
@@ -151,14 +151,14 @@ _STEP_RESPONSES = {200: ErasureRequestSerializer, **problem_responses(400, 403, 
 
 
 class ErasureVerifyView(_ActionView):
-    class Input(serializers.Serializer):
+    class ErasureVerifyInput(serializers.Serializer):
         evidence_reference = serializers.CharField(max_length=rules.EVIDENCE_REFERENCE_MAX_LENGTH,
                                                    help_text="Where the identity evidence is kept (not the evidence).")
         verified_at = serializers.DateTimeField(required=False)
 
-    input_serializer = Input
+    input_serializer = ErasureVerifyInput
 
-    @extend_schema(operation_id="erasure_requests_verify", request=Input, responses=_STEP_RESPONSES)
+    @extend_schema(operation_id="erasure_requests_verify", request=ErasureVerifyInput, responses=_STEP_RESPONSES)
     def post(self, request, reference):
         return super().post(request, reference)
 
@@ -177,12 +177,12 @@ class ErasurePlanView(_ActionView):
 
 
 class ErasureApproveView(_ActionView):
-    class Input(serializers.Serializer):
+    class ErasureApproveInput(serializers.Serializer):
         plan_sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The SHA-256 of the plan you read.")
 
-    input_serializer = Input
+    input_serializer = ErasureApproveInput
 
-    @extend_schema(operation_id="erasure_requests_approve", request=Input, responses=_STEP_RESPONSES)
+    @extend_schema(operation_id="erasure_requests_approve", request=ErasureApproveInput, responses=_STEP_RESPONSES)
     def post(self, request, reference):
         return super().post(request, reference)
 
@@ -200,14 +200,14 @@ class ErasureExecuteView(_ActionView):
 
 
 class ErasureExtendView(_ActionView):
-    class Input(serializers.Serializer):
+    class ErasureExtendInput(serializers.Serializer):
         months = serializers.IntegerField(min_value=1, max_value=rules.MAX_EXTENSION_MONTHS)
         reason = serializers.CharField()
         subject_notified_at = serializers.DateTimeField()
 
-    input_serializer = Input
+    input_serializer = ErasureExtendInput
 
-    @extend_schema(operation_id="erasure_requests_extend", request=Input, responses=_STEP_RESPONSES)
+    @extend_schema(operation_id="erasure_requests_extend", request=ErasureExtendInput, responses=_STEP_RESPONSES)
     def post(self, request, reference):
         return super().post(request, reference)
 
@@ -217,14 +217,14 @@ class ErasureExtendView(_ActionView):
 
 
 class ErasureRefuseView(_ActionView):
-    class Input(serializers.Serializer):
+    class ErasureRefuseInput(serializers.Serializer):
         ground = serializers.ChoiceField(choices=[g.value for g in rules.RefusalGround])
         reason = serializers.CharField()
         supervisory_authority = serializers.CharField(required=False, default="")
 
-    input_serializer = Input
+    input_serializer = ErasureRefuseInput
 
-    @extend_schema(operation_id="erasure_requests_refuse", request=Input, responses=_STEP_RESPONSES)
+    @extend_schema(operation_id="erasure_requests_refuse", request=ErasureRefuseInput, responses=_STEP_RESPONSES)
     def post(self, request, reference):
         return super().post(request, reference)
 
