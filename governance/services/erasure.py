@@ -652,8 +652,12 @@ def absence_proof(request: ErasureRequest) -> dict:
             "verification": es.verification, "predecessor_decrypts": decrypts, "kept": es.kept,
             "key_destroyed_at": _iso(es.key_destroyed_at) if es.key_destroyed_at else None,
         })
+    kept = [s["predecessor_id"] for s in snapshots if s["kept"]]
+    found = SubjectIndexEntry.objects.filter(subject_key=request.subject_key)
     return {
-        "index_entries": SubjectIndexEntry.objects.filter(subject_key=request.subject_key).count(),
+        # Entries left only in snapshots a confirmed legal hold keeps are not a failure: they are said.
+        "index_entries": found.exclude(dataset_version_id__in=kept).count(),
+        "index_entries_kept_under_hold": found.filter(dataset_version_id__in=kept).count(),
         "snapshots": snapshots,
         "successors_holding_person": holding,
         "predecessors_readable": readable,

@@ -267,3 +267,57 @@ def test_a_request_cannot_be_read_without_the_role(make_user, officers, unit):
     with pytest.raises(PermissionDenied):
         erasure_request_list(user=make_user(roles.DATA_SCIENTIST, [unit]))
     assert erasure_request_list(user=officers[1]).count() == 1
+
+
+def test_a_confirmed_legal_hold_keeps_its_snapshot_and_the_request_ends_partially(
+    officers, german_credit_version, make_german_credit_version, unit, django_capture_on_commit_callbacks
+):
+    from datetime import date
+
+    other = make_german_credit_version(unit, version="v2")
+    first, second = officers
+    hold = service.legal_hold_record(
+        ground="b", justification="EU AI Act Art. 19 log retention of the scoring system.",
+        review_on=date.today() + timedelta(days=30), dataset_version=german_credit_version, actor=first,
+    )
+    with pytest.raises(rules.DutyRefused):  # the recorder cannot confirm
+        service.legal_hold_confirm(hold=hold, actor=first)
+    service.legal_hold_confirm(hold=hold, actor=second)
+    request = _approved(officers)
+    actions = {s.dataset_version_id: s.action for s in request.approved_plan().snapshots}
+    assert actions == {german_credit_version.pk: "keep_under_hold", other.pk: "redact"}
+    request = _execute(request, second, django_capture_on_commit_callbacks)
+    assert request.state == rules.State.PARTIALLY_COMPLETED, request.error
+    assert SnapshotKey.objects.get(dataset_version=german_credit_version).wrapped_key is not None
+    assert SnapshotKey.objects.get(dataset_version=other).wrapped_key is None
+    assert "kept under legal hold" in request.outcome
+
+
+def test_backups_become_unreadable_after_the_master_key_rotates(officers, german_credit_version,
+                                                               django_capture_on_commit_callbacks):
+    from governance.services.registry import master_key_rotate
+
+    request = _execute(_approved(officers), officers[1], django_capture_on_commit_callbacks)
+    with pytest.raises(Conflict, match="no master key rotation"):
+        service.erasure_backups_check(request=request, actor=officers[1])
+    master_key_rotate()
+    request = service.erasure_backups_check(request=request, actor=officers[1])
+    assert request.state == rules.State.COMPLETED_BACKUPS and request.closed_at is not None
+
+
+def test_a_snapshot_in_use_by_a_queued_gate_run_waits(officers, german_credit_version, make_gate_model_version,
+                                                      unit, gate_policy, django_capture_on_commit_callbacks):
+    from governance.models import GateRun
+
+    mv = make_gate_model_version(unit)
+    run = GateRun.objects.create(model_version=mv, dataset_version=german_credit_version, policy=gate_policy,
+                                 label_column="credit_risk", positive_label="good", seed=1)
+    request = _approved(officers)
+    assert request.approved_plan().snapshots[0].action == "wait_for_gate_run"
+    request = _execute(request, officers[1], django_capture_on_commit_callbacks)
+    assert request.state == rules.State.EXECUTING
+    assert any("not finished" in o for o in service.erasure_outstanding(request))
+    assert SnapshotKey.objects.get(dataset_version=german_credit_version).wrapped_key is not None
+    GateRun.objects.filter(pk=run.pk).update(status=GateRun.Status.PASSED)
+    request = _execute(request, officers[1], django_capture_on_commit_callbacks)
+    assert request.state == rules.State.COMPLETED_LIVE
