@@ -12,10 +12,12 @@ it on disk in clear:
    lines as they were). Parquet: the same Arrow schema (and its metadata) and values, row
    groups rewritten.
 
-``check_successor_facts`` reads the successor back under its new key for the verification the
-erasure rules decide on.
+``read_successor`` reads the successor back under its new key, in one streaming pass, for the
+verification the erasure rules decide on (``index_digest`` compares every other person's rows
+with the predecessor's index without holding them all).
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -25,7 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .subjects import hmac_sha256_hex, normalise_subject_id
-from .tabular import BLOCK, SnapshotInvalid, inspect_snapshot
+from .tabular import BLOCK, SnapshotInvalid
 
 _QUOTE_OR_NEWLINE = re.compile(rb'["\n]')
 BATCH_ROWS = 65536
@@ -167,22 +169,66 @@ def redact_parquet(source, dst, *, positions) -> RedactionResult:
     return RedactionResult(rows_read=offset, rows_removed=removed)
 
 
+def _keyed(column, mac):
+    """(keyed hash, rows) of each distinct id in COLUMN, normalised as the upload indexed them."""
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.string())
+    vc = pc.value_counts(column.drop_null())
+    values, counts = vc.field("values"), vc.field("counts").to_pylist()
+    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        texts = pc.ascii_lower(pc.ascii_trim_whitespace(values)).to_pylist()
+    else:
+        texts = [normalise_subject_id(v) for v in values.to_pylist()]
+    return [(mac(t.encode()), n) for t, n in zip(texts, counts, strict=True) if t]
+
+
+_MOD = 1 << 256
+
+
+def index_digest(pairs) -> str:
+    """An order-free digest of (keyed hash, rows) pairs: sum of rows x SHA-256(hash) mod 2^256, hex.
+
+    The predecessor's index entries (less the person's) and the successor's rows give the same
+    digest exactly when every other person keeps the same number of rows — checked in bounded
+    memory, without holding a counter of every subject.
+    """
+    total = 0
+    for key, rows in pairs:
+        total = (total + rows * int.from_bytes(hashlib.sha256(key.encode()).digest(), "big")) % _MOD
+    return f"{total:064x}"
+
+
 @dataclass(frozen=True)
 class SuccessorContent:
     row_count: int
     subject_rows: int  # rows whose keyed hash is the person's
     schema: list
-    subject_counts: dict  # keyed hash -> rows, to compare with the predecessor's index
+    index_digest: str  # index_digest() of every other person's (keyed hash, rows)
 
 
-def read_successor(source, *, file_format: str, subject_column: str, subject_key: str, index_key: bytes,
-                   declared=()) -> SuccessorContent:
-    """Read a written successor back (SOURCE() opens its decrypted plaintext) and count what it holds."""
-    facts = inspect_snapshot(source, file_format=file_format, subject_column=subject_column, declared=declared,
-                             index_key=index_key)
+def read_successor(source, *, file_format: str, subject_column: str, subject_key: str, index_key: bytes) -> SuccessorContent:
+    """Read a written successor back (SOURCE() opens its decrypted plaintext) and count what it holds.
+
+    One streaming pass over the subject column; memory is one block, whatever the size.
+    """
+    mac = hmac_sha256_hex(index_key)
+    rows = person = 0
+    total = 0
+    try:
+        if file_format == "csv":
+            schema = pacsv.open_csv(source(), read_options=pacsv.ReadOptions(block_size=BLOCK)).schema
+        else:
+            schema = pq.ParquetFile(source()).schema_arrow
+        for column in _subject_batches(source, file_format, subject_column):
+            rows += len(column)
+            for key, n in _keyed(column, mac):
+                if key == subject_key:
+                    person += n
+                else:
+                    total = (total + n * int.from_bytes(hashlib.sha256(key.encode()).digest(), "big")) % _MOD
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise SnapshotInvalid(f"The successor cannot be read: {str(exc).splitlines()[0][:200]}") from None
     return SuccessorContent(
-        row_count=facts.row_count,
-        subject_rows=facts.subject_counts.get(subject_key, 0),
-        schema=facts.schema,
-        subject_counts=dict(facts.subject_counts),
+        row_count=rows, subject_rows=person, schema=[{"name": f.name, "type": str(f.type)} for f in schema],
+        index_digest=f"{total:064x}",
     )

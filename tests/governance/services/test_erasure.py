@@ -321,3 +321,17 @@ def test_a_snapshot_in_use_by_a_queued_gate_run_waits(officers, german_credit_ve
     GateRun.objects.filter(pk=run.pk).update(status=GateRun.Status.PASSED)
     request = _execute(request, officers[1], django_capture_on_commit_callbacks)
     assert request.state == rules.State.COMPLETED_LIVE
+
+
+def test_a_successor_that_lost_another_persons_row_fails_verification(
+    officers, german_credit_version, monkeypatch, django_capture_on_commit_callbacks
+):
+    from governance.storage import redaction
+
+    real = redaction.subject_positions
+    monkeypatch.setattr(redaction, "subject_positions", lambda *a, **k: [*real(*a, **k), 7])
+    request = _execute(_approved(officers), officers[1], django_capture_on_commit_callbacks)
+    es = ErasureSnapshot.objects.get(request=request)
+    assert request.state == rules.State.ERROR and es.verification == rules.Verification.FAILED
+    assert any("rows of other people differ" in p for p in es.verification_problems)
+    assert SnapshotKey.objects.get(dataset_version=german_credit_version).wrapped_key is not None
