@@ -19,7 +19,6 @@ from ..models import (
     GateRun,
     LegalHold,
     ReleaseRequest,
-    SnapshotKey,
     SubjectIndexEntry,
     TrainingRunInput,
 )
@@ -73,31 +72,28 @@ def holds_for(request: ErasureRequest) -> list[rules.LegalHold]:
 def discovery(request: ErasureRequest) -> rules.Discovery:
     """What Custos holds or references of REQUEST's person, as the rules' facts (system read)."""
     key = request.subject_key
-    entries = (
-        SubjectIndexEntry.objects.filter(subject_key=key)
-        .select_related("dataset_version")
-        .order_by("dataset_version_id")
+    # One query, no model instances: a person in a million-row index across a thousand snapshots.
+    entries = SubjectIndexEntry.objects.filter(
+        subject_key=key, dataset_version__storage=DatasetVersion.Storage.STORED
+    ).order_by("dataset_version_id").values_list(
+        "dataset_version_id", "dataset_version__dataset_id", "dataset_version__row_count", "row_count",
+        "dataset_version__snapshot_key__id", "dataset_version__snapshot_key__destroyed_at",
     )
     busy = {}
     for run_id, dv_id in GateRun.objects.unrestricted().filter(
         status__in=[GateRun.Status.QUEUED, GateRun.Status.RUNNING]
     ).values_list("pk", "dataset_version_id"):
         busy.setdefault(dv_id, []).append(run_id)
-    keys = {k.dataset_version_id: k for k in SnapshotKey.objects.unrestricted().filter(
-        dataset_version_id__in=[e.dataset_version_id for e in entries])}
-    snapshots = []
-    for e in entries:
-        dv = e.dataset_version
-        if dv.storage != DatasetVersion.Storage.STORED:
-            continue
-        k = keys.get(dv.pk)
-        destroyed = k is None or k.wrapped_key is None
-        snapshots.append(rules.StoredSnapshot(
-            dataset_version_id=dv.pk, dataset_id=dv.dataset_id, row_count=max(dv.row_count or 0, e.row_count),
-            subject_rows=e.row_count, key_state=rules.KeyState.DESTROYED if destroyed else rules.KeyState.LIVE,
-            key_destroyed_at=k.destroyed_at if k is not None else None,
-            gate_runs_in_use=tuple(busy.get(dv.pk, ())),
-        ))
+    snapshots = [
+        rules.StoredSnapshot(
+            dataset_version_id=dv_id, dataset_id=dataset_id, row_count=max(row_count or 0, rows), subject_rows=rows,
+            # A destroyed key has its time (snapshot_key_destroy sets both); no key at all is unreadable too.
+            key_state=rules.KeyState.DESTROYED if key_id is None or destroyed_at is not None else rules.KeyState.LIVE,
+            key_destroyed_at=destroyed_at,
+            gate_runs_in_use=tuple(busy.get(dv_id, ())),
+        )
+        for dv_id, dataset_id, row_count, rows, key_id, destroyed_at in entries
+    ]
     # What Custos only references may hold the person too: versions that declare a subject column.
     external = [
         rules.ExternalDataset(
