@@ -69,7 +69,7 @@ def _iso(moment) -> str:
 
 
 def _single_officer() -> bool:
-    return bool(getattr(settings, "CUSTOS_ERASURE_SINGLE_OFFICER", False))
+    return settings.CUSTOS_ERASURE_SINGLE_OFFICER
 
 
 def _lock(request: ErasureRequest) -> ErasureRequest:
