@@ -518,7 +518,7 @@ def _step_verify(es: ErasureSnapshot) -> None:
 @transaction.atomic(durable=True)
 def _step_discard(es: ErasureSnapshot) -> None:
     """Remove a successor that failed verification (or is orphaned): its key, row and file."""
-    es = ErasureSnapshot.objects.select_for_update().select_related("successor", "request").get(pk=es.pk)
+    es = ErasureSnapshot.objects.select_for_update(of=("self",)).select_related("successor", "request").get(pk=es.pk)
     successor = es.successor
     if successor is not None:
         rel = successor.stored_path
@@ -543,7 +543,7 @@ def _step_discard(es: ErasureSnapshot) -> None:
 @transaction.atomic(durable=True)
 def _step_commit(es: ErasureSnapshot) -> None:
     """Make the verified successor the version the subject index points at."""
-    es = ErasureSnapshot.objects.select_for_update().select_related("request").get(pk=es.pk)
+    es = ErasureSnapshot.objects.select_for_update(of=("self",)).select_related("request").get(pk=es.pk)
     if es.verification != rules.Verification.PASSED or es.successor_committed:
         raise rules.ProgressInconsistent("Only a verified, uncommitted successor is committed.")
     table = connection.ops.quote_name(SubjectIndexEntry._meta.db_table)
@@ -565,7 +565,7 @@ def _step_commit(es: ErasureSnapshot) -> None:
 @transaction.atomic(durable=True)
 def _step_destroy(es: ErasureSnapshot) -> None:
     """Destroy the predecessor's data key: the one irreversible step, guarded by rules.check_destroy."""
-    es = ErasureSnapshot.objects.select_for_update().select_related("request", "predecessor", "successor").get(pk=es.pk)
+    es = ErasureSnapshot.objects.select_for_update(of=("self",)).select_related("request", "predecessor", "successor").get(pk=es.pk)
     rules.check_destroy(es.progress)
     key = _snapshot_key_destroy(
         dataset_version=es.predecessor, reason=f"erasure {es.request.reference}", actor=None,
@@ -689,7 +689,7 @@ def erasure_review_decide(*, review: ErasureReview, decision: str, justification
     """Decide the erasure review of a model version: retrain, retain (with a justification) or retire.
 
     Retiring revokes the version's approved releases through the release service."""
-    review = ErasureReview.objects.select_for_update().select_related("request", "model_version__model").get(pk=review.pk)
+    review = ErasureReview.objects.select_for_update(of=("self",)).select_related("request", "model_version__model").get(pk=review.pk)
     require(actor, "governance.decide_erasurereview", review.model_version.model.business_unit,
             what="decide erasure reviews")
     effect = rules.check_review_decision(review.as_rule(), decision=decision, justification=justification)
@@ -714,7 +714,7 @@ def recipient_task_close(*, task: RecipientTask, what_was_done: str, actor) -> R
     """The owner of an external copy says what they did; the request completes when all are closed."""
     with transaction.atomic(durable=True):
         require(actor, "governance.close_recipienttask", what="close recipient tasks")
-        task = RecipientTask.objects.select_for_update().select_related("request").get(pk=task.pk)
+        task = RecipientTask.objects.select_for_update(of=("self",)).select_related("request").get(pk=task.pk)
         if task.closed_at is not None:
             raise ErasureConflict(f"This recipient task of {task.request.reference} is closed already.")
         text = rules._justification(what_was_done, "Closing a recipient task")
@@ -798,7 +798,7 @@ def legal_hold_record(*, ground: str, justification: str, review_on, dataset_ver
 def legal_hold_confirm(*, hold: LegalHold, actor) -> LegalHold:
     """A second officer confirms the hold: from now on it keeps its data from erasure."""
     require(actor, "governance.confirm_legalhold", what="confirm legal holds")
-    hold = LegalHold.objects.select_for_update().select_related("request").get(pk=hold.pk)
+    hold = LegalHold.objects.select_for_update(of=("self",)).select_related("request").get(pk=hold.pk)
     now = timezone.now()
     rules.check_hold_confirmation(hold.as_rule(), confirmed_by=actor.pk, now=now, single_officer=_single_officer())
     hold.confirmed_by, hold.confirmed_at = actor, now
@@ -812,7 +812,7 @@ def legal_hold_confirm(*, hold: LegalHold, actor) -> LegalHold:
 def legal_hold_release(*, hold: LegalHold, reason: str, actor) -> LegalHold:
     """Release a hold; what it kept is erased only through a new plan, approved by a second officer."""
     require(actor, "governance.release_legalhold", what="release legal holds")
-    hold = LegalHold.objects.select_for_update().select_related("request").get(pk=hold.pk)
+    hold = LegalHold.objects.select_for_update(of=("self",)).select_related("request").get(pk=hold.pk)
     now = timezone.now()
     rules.check_hold_release(hold.as_rule(), reason=reason, now=now)
     hold.released_at, hold.release_reason = now, reason.strip()
