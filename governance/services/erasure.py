@@ -374,7 +374,7 @@ def _snapshot_next(es: ErasureSnapshot):
         now = rules.execution_action(approved, current, holds=selectors.holds_for(request),
                                      reference=request.reference, now=timezone.now())
         if now.action == rules.SnapshotAction.SKIP_ALREADY_DESTROYED:
-            _snapshot_mark(es, done=True, note=now.reason)
+            _snapshot_mark(es, done=True, note=now.reason, unindex=True)
             return None
         if now.action == rules.SnapshotAction.KEEP_UNDER_HOLD:
             _snapshot_mark(es, kept=True, note=now.reason)
@@ -400,8 +400,10 @@ def _busy_runs(dataset_version_id):
 
 
 @transaction.atomic(durable=True)
-def _snapshot_mark(es, *, done=False, kept=False, note=""):
+def _snapshot_mark(es, *, done=False, kept=False, note="", unindex=False):
     es = ErasureSnapshot.objects.select_for_update().get(pk=es.pk)
+    if unindex:  # unreadable already: only its index entry still ties the person to it
+        SubjectIndexEntry.objects.filter(subject_key=es.request.subject_key, dataset_version_id=es.predecessor_id).delete()
     es.done, es.kept, es.note = es.done or done, es.kept or kept, note or es.note
     es.save(update_fields=["done", "kept", "note"])
     if kept:

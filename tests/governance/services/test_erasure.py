@@ -335,3 +335,19 @@ def test_a_successor_that_lost_another_persons_row_fails_verification(
     assert request.state == rules.State.ERROR and es.verification == rules.Verification.FAILED
     assert any("rows of other people differ" in p for p in es.verification_problems)
     assert SnapshotKey.objects.get(dataset_version=german_credit_version).wrapped_key is not None
+
+
+def test_a_snapshot_whose_key_was_destroyed_already_is_skipped_and_said(
+    officers, german_credit_version, make_german_credit_version, unit, django_capture_on_commit_callbacks
+):
+    from governance.services.registry import snapshot_key_destroy
+
+    other = make_german_credit_version(unit, version="v2")
+    snapshot_key_destroy(dataset_version=german_credit_version, reason="retention period over")
+    request = _approved(officers)
+    actions = {s.dataset_version_id: s.action for s in request.approved_plan().snapshots}
+    assert actions == {german_credit_version.pk: "skip_already_destroyed", other.pk: "redact"}
+    request = _execute(request, officers[1], django_capture_on_commit_callbacks)
+    assert request.state == rules.State.COMPLETED_LIVE, request.error
+    skipped = ErasureSnapshot.objects.get(request=request, predecessor=german_credit_version)
+    assert skipped.done and skipped.successor is None and "destroyed" in skipped.note
