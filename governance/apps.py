@@ -23,6 +23,8 @@ class GovernanceConfig(AppConfig):
         register_kinds(GovernanceKind)
         register_panel("releases", template="admin/governance/releaserequest/attention_panel.html",
                        context="governance.templatetags.release_admin.release_attention", order=10)
+        register_panel("erasure", template="admin/governance/erasurerequest/attention_panel.html",
+                       context="governance.templatetags.erasure_admin.erasure_attention", order=20)
         for order, step in enumerate(("users_and_units", "registry_data", "gate_runs", "releases")):
             register_demo_step(f"governance.demo.steps.{step}", order=10 * (order + 1))
         register_status_fact("erasure_review", "governance.selectors.erasure.release_status_fact")

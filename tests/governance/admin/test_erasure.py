@@ -62,3 +62,18 @@ def test_others_cannot_open_the_erasure_pages(make_user, unit):
     scientist = _client(make_user(roles.DATA_SCIENTIST, [unit]))
     assert scientist.get("/admin/governance/erasurerequest/add/").status_code == 403
     assert scientist.get("/admin/governance/erasurerequest/ER-2026-0001/detail/").status_code == 403
+
+
+def test_the_admin_index_lists_requests_near_their_deadline(make_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.services.erasure import erasure_request_record
+
+    officer = make_user(roles.DATA_PROTECTION_OFFICER)
+    late = erasure_request_record(subject_id="p-late", ground="b", received_at=timezone.now() - timedelta(days=40),
+                                  actor=officer)
+    fresh = erasure_request_record(subject_id="p-fresh", ground="b", actor=officer)
+    page = _client(officer).get("/admin/").content.decode()
+    assert late.reference in page and "overdue" in page and fresh.reference not in page
