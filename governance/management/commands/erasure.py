@@ -7,6 +7,10 @@
     erasure execute REF [--here]   (--here: run the steps in this process, printing each)
     erasure verify REF          (check absence again: the index, the successors, the old keys)
     erasure backups REF         (mark "backups unreadable" once the master key has rotated)
+    erasure hold (--snapshot ID | --dataset ID) --ground b|e --justification TEXT --review-on DATE [--request REF]
+    erasure hold-confirm HOLD_ID      erasure hold-release HOLD_ID --reason TEXT
+    erasure review-decide REVIEW_ID --decision retrain|retain|retire --justification TEXT
+    erasure recipient-close TASK_ID --what TEXT
 
 Each takes ``--actor USERNAME`` (whose permissions and duties apply) and ``--json``. The id is
 read once and never printed; prefer ``--subject-id-file`` so it stays out of the shell history.
@@ -16,12 +20,21 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 
 from config.commands import CustosCommand
 
+from ...models import Dataset, DatasetVersion, ErasureReview, LegalHold, RecipientTask
+from ...rules import erasure as rules
 from ...selectors.erasure import erasure_request_get, erasure_request_list
 from ...services import erasure as service
+
+
+def _get(model, pk):
+    found = model.objects.unrestricted().filter(pk=pk).first()
+    if found is None:
+        raise CommandError(f"No {model._meta.verbose_name} {pk}.")
+    return found
 
 
 def _summary(r) -> dict:
@@ -64,6 +77,27 @@ class Command(CustosCommand):
         command("backups", "Mark a completed request 'backups unreadable' once the master key has rotated.")
         listing = command("list", "List requests, deadline first.", ref=False)
         listing.add_argument("--overdue", action="store_true")
+        hold = command("hold", "Record a legal hold (Art. 17(3)); a second officer confirms it.", ref=False)
+        target = hold.add_mutually_exclusive_group(required=True)
+        target.add_argument("--snapshot", type=int, help="Dataset version id.")
+        target.add_argument("--dataset", type=int, help="Dataset id (every version).")
+        hold.add_argument("--ground", required=True, choices=[g.value for g in rules.ExceptionGround])
+        hold.add_argument("--justification", required=True)
+        hold.add_argument("--review-on", required=True, help="YYYY-MM-DD, at most 12 months ahead.")
+        hold.add_argument("--request", help="Limit the hold to this erasure request.")
+        for name, help_ in (("hold-confirm", "Confirm a legal hold (a second officer)."),
+                            ("hold-release", "Release a legal hold.")):
+            p = command(name, help_, ref=False)
+            p.add_argument("hold_id", type=int)
+            if name == "hold-release":
+                p.add_argument("--reason", required=True)
+        decide = command("review-decide", "Decide the erasure review of a model version.", ref=False)
+        decide.add_argument("review_id", type=int)
+        decide.add_argument("--decision", required=True, choices=[d.value for d in rules.ReviewDecision])
+        decide.add_argument("--justification", required=True)
+        close = command("recipient-close", "Close a recipient task with what its owner did.", ref=False)
+        close.add_argument("task_id", type=int)
+        close.add_argument("--what", required=True)
 
     def handle(self, *args, action, **opts):
         actor = self.actor(opts)
@@ -80,6 +114,8 @@ class Command(CustosCommand):
             r = service.erasure_request_record(subject_id=subject_id, ground=opts["ground"], received_at=received,
                                                actor=actor)
             return self._report(r, opts, f"Recorded {r.reference}, due {r.due_at.isoformat()}.")
+        if action in ("hold", "hold-confirm", "hold-release", "review-decide", "recipient-close"):
+            return self._exception_step(action, actor, opts)
         if action == "list":
             rows = [_summary(r) for r in erasure_request_list(user=self._reader(actor), overdue=opts["overdue"])]
             if opts["json"]:
@@ -123,6 +159,40 @@ class Command(CustosCommand):
             r = service.erasure_backups_check(request=r, actor=actor)
             return self._report(r, opts, f"{r.reference}: backups unreadable since {r.backups_unreadable_at.isoformat()}.")
         return self._report(r, opts, self._show_text(r))  # show
+
+    def _exception_step(self, action, actor, opts):
+        if action == "hold":
+            review_on = parse_date(opts["review_on"] or "")
+            if review_on is None:
+                raise CommandError("--review-on is a date, YYYY-MM-DD.")
+            request = (erasure_request_get(user=self._reader(actor), reference=opts["request"])
+                       if opts["request"] else None)
+            dataset_version = _get(DatasetVersion, opts["snapshot"]) if opts["snapshot"] else None
+            dataset = _get(Dataset, opts["dataset"]) if opts["dataset"] else None
+            hold = service.legal_hold_record(ground=opts["ground"], justification=opts["justification"],
+                                             review_on=review_on, dataset_version=dataset_version, dataset=dataset,
+                                             request=request, actor=actor)
+            text = f"Legal hold #{hold.pk} recorded; it protects nothing until a second officer confirms it."
+        elif action == "hold-confirm":
+            hold = service.legal_hold_confirm(hold=_get(LegalHold, opts["hold_id"]), actor=actor)
+            text = f"Legal hold #{hold.pk} confirmed."
+        elif action == "hold-release":
+            hold = service.legal_hold_release(hold=_get(LegalHold, opts["hold_id"]), reason=opts["reason"],
+                                              actor=actor)
+            text = f"Legal hold #{hold.pk} released; what it kept is erased through a new plan."
+        elif action == "review-decide":
+            review = service.erasure_review_decide(review=_get(ErasureReview, opts["review_id"]),
+                                                   decision=opts["decision"], justification=opts["justification"],
+                                                   actor=actor)
+            text = f"Erasure review {review.pk} of model version {review.model_version_id}: {review.decision}."
+        else:
+            task = service.recipient_task_close(task=_get(RecipientTask, opts["task_id"]), what_was_done=opts["what"],
+                                                actor=actor)
+            text = f"Recipient task {task.pk} closed."
+        if opts["json"]:
+            return self.print_json({"message": text})
+        self.stdout.write(text)
+        return None
 
     def _reader(self, actor):
         if actor is None:

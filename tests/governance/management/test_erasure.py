@@ -51,3 +51,37 @@ def test_a_duplicate_request_is_one_line_naming_the_open_one(make_user):
     ref = json.loads(out)["reference"]
     with pytest.raises(CommandError, match=ref):
         run("request", "--subject-id", " P-1", "--ground", "a", "--actor", officer)
+
+
+def test_legal_holds_and_reviews_from_the_command_line(make_user, german_credit_version, make_credit_model_version,
+                                                       unit, django_capture_on_commit_callbacks):
+    from datetime import date, timedelta
+
+    from governance.models import ErasureReview
+
+    first = make_user(roles.DATA_PROTECTION_OFFICER).username
+    second = make_user(roles.DATA_PROTECTION_OFFICER).username
+    validator = make_user(roles.MODEL_RISK_VALIDATOR, [unit]).username
+    make_credit_model_version(unit, dataset_version=german_credit_version)
+    out, _ = run("hold", "--snapshot", str(german_credit_version.pk), "--ground", "e",
+                 "--justification", "A pending claim by the applicant about this data.",
+                 "--review-on", (date.today() + timedelta(days=60)).isoformat(), "--actor", first)
+    hold_id = out.split("#")[1].split()[0]
+    with pytest.raises(CommandError, match="may not confirm"):
+        run("hold-confirm", hold_id, "--actor", first)
+    run("hold-confirm", hold_id, "--actor", second)
+    out, _ = run("request", "--subject-id", PERSON, "--ground", "b", "--actor", first, "--json")
+    ref = json.loads(out)["reference"]
+    run("verify-identity", ref, "--evidence", "ticket 2", "--actor", first)
+    planned, _ = run("plan", ref, "--actor", first)
+    assert "kept under legal hold" in planned
+    run("approve", ref, "--actor", second)
+    out, _ = run("execute", ref, "--here", "--actor", second)
+    assert "partially_completed" in out
+    review = ErasureReview.objects.get()
+    with pytest.raises(CommandError, match="may not"):
+        run("review-decide", str(review.pk), "--decision", "retain", "--justification", "x" * 30, "--actor", first)
+    run("review-decide", str(review.pk), "--decision", "retire",
+        "--justification", "Retired: trained on data of a person who asked to be erased.", "--actor", validator)
+    review.refresh_from_db()
+    assert review.decision == "retire"
