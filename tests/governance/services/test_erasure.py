@@ -162,14 +162,25 @@ def test_full_run_on_csv_and_parquet_erases_the_person_and_proves_it(
 
 def test_an_open_review_blocks_release_approval(officers, german_credit_version, make_credit_model_version, unit,
                                                  django_capture_on_commit_callbacks, make_user):
+    from governance.services.releases import release_decide, release_request
+    from tests.gate_verdicts import record_gate_verdict
+
     model_version = make_credit_model_version(unit, dataset_version=german_credit_version)
+    release = release_request(model_version=model_version, environment="staging",
+                              actor=make_user(roles.DATA_SCIENTIST, [unit]))
+    release = record_gate_verdict(release, "passed")
     request = _execute(_approved(officers), officers[1], django_capture_on_commit_callbacks)
     assert "under erasure review" in service.selectors.release_block_reason(model_version.pk)
     validator = make_user(roles.MODEL_RISK_VALIDATOR, [unit])
+    with pytest.raises(Conflict, match=f"under erasure review for {request.reference}"):
+        release_decide(release=release, actor=validator, role=roles.MODEL_RISK_VALIDATOR, decision="approve",
+                       justification="Validated: performance and fairness within policy.")
     review = ErasureReview.objects.get(request=request)
     service.erasure_review_decide(review=review, decision="retain",
                                   justification="Anonymity assessment AA-12 shows no memorisation.", actor=validator)
     assert service.selectors.release_block_reason(model_version.pk) is None
+    release_decide(release=release, actor=validator, role=roles.MODEL_RISK_VALIDATOR, decision="approve",
+                   justification="Validated: performance and fairness within policy.")
 
 
 def test_unknown_person_completes_with_nothing_found(officers, german_credit_version,
