@@ -73,7 +73,7 @@ class GovernanceKind(StrEnum):
     ERASURE_RECIPIENT_CLOSED = "erasure.recipient_closed"
     ERASURE_COMPLETED = "erasure.completed"
     ERASURE_BACKUPS_UNREADABLE = "erasure.backups_unreadable"
-    ERASURE_REUPLOAD_REFUSED = "erasure.reupload_refused"
+    ERASURE_HASH_PURGED = "erasure.hash_purged"
     LEGAL_HOLD_RECORDED = "erasure.legal_hold_recorded"
     LEGAL_HOLD_CONFIRMED = "erasure.legal_hold_confirmed"
     LEGAL_HOLD_RELEASED = "erasure.legal_hold_released"

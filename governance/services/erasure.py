@@ -14,6 +14,7 @@ that destroys a key: no key is destroyed without a committed, verified successor
 
 import hashlib
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -763,6 +764,33 @@ def erasure_backups_check(*, request, actor=None) -> ErasureRequest:
         "unreadable_since": _iso(request.backups_unreadable_at), "message": status.message,
     }, actor)
     return request
+
+
+# --- the kept keyed hashes -----------------------------------------------------------------------
+
+
+def erasure_subject_keys_purge(*, now=None, actor=None) -> list[str]:
+    """Remove the keyed hash of every final request whose retention (CUSTOS_ERASURE_HASH_RETENTION_DAYS)
+    has passed; return their references. From then on the person is no longer kept out of uploads."""
+    if actor is not None and not actor.is_superuser:
+        raise ValidationError("Only administrators purge the kept hashes (or the scheduled job).")
+    now = now or timezone.now()
+    retention = timedelta(days=settings.CUSTOS_ERASURE_HASH_RETENTION_DAYS)
+    purged = []
+    for pk in ErasureRequest.objects.filter(subject_key__isnull=False, closed_at__isnull=False,
+                                            state__in=sorted(s.value for s in rules.FINAL_STATES)
+                                            ).values_list("pk", flat=True):
+        with transaction.atomic(durable=True):
+            request = ErasureRequest.objects.select_for_update().get(pk=pk)
+            if request.subject_key is None or not rules.hash_purge_due(
+                state=request.state, closed_at=request.closed_at, now=now, retention=retention
+            ):
+                continue
+            request.subject_key = None
+            request.save(update_fields=["subject_key"])
+            _ledger(GovernanceKind.ERASURE_HASH_PURGED, request, {"retention_days": retention.days}, actor)
+            purged.append(request.reference)
+    return purged
 
 
 # --- legal holds (Art. 17(3)) -------------------------------------------------------------------

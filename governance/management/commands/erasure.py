@@ -11,6 +11,7 @@
     erasure hold-confirm HOLD_ID      erasure hold-release HOLD_ID --reason TEXT
     erasure review-decide REVIEW_ID --decision retrain|retain|retire --justification TEXT
     erasure recipient-close TASK_ID --what TEXT
+    erasure purge-hashes        (final requests past CUSTOS_ERASURE_HASH_RETENTION_DAYS lose the keyed hash)
 
 Each takes ``--actor USERNAME`` (whose permissions and duties apply) and ``--json``. The id is
 read once and never printed; prefer ``--subject-id-file`` so it stays out of the shell history.
@@ -95,6 +96,7 @@ class Command(CustosCommand):
         decide.add_argument("review_id", type=int)
         decide.add_argument("--decision", required=True, choices=[d.value for d in rules.ReviewDecision])
         decide.add_argument("--justification", required=True)
+        command("purge-hashes", "Remove the keyed hashes of final requests past their retention.", ref=False)
         close = command("recipient-close", "Close a recipient task with what its owner did.", ref=False)
         close.add_argument("task_id", type=int)
         close.add_argument("--what", required=True)
@@ -116,6 +118,12 @@ class Command(CustosCommand):
             return self._report(r, opts, f"Recorded {r.reference}, due {r.due_at.isoformat()}.")
         if action in ("hold", "hold-confirm", "hold-release", "review-decide", "recipient-close"):
             return self._exception_step(action, actor, opts)
+        if action == "purge-hashes":
+            purged = service.erasure_subject_keys_purge(actor=actor)
+            if opts["json"]:
+                return self.print_json(purged)
+            self.stdout.write(f"{len(purged)} keyed hash(es) purged" + (f": {', '.join(purged)}." if purged else "."))
+            return None
         if action == "list":
             rows = [_summary(r) for r in erasure_request_list(user=self._reader(actor), overdue=opts["overdue"])]
             if opts["json"]:

@@ -362,3 +362,20 @@ def test_a_snapshot_whose_key_was_destroyed_already_is_skipped_and_said(
     assert request.state == rules.State.COMPLETED_LIVE, request.error
     skipped = ErasureSnapshot.objects.get(request=request, predecessor=german_credit_version)
     assert skipped.done and skipped.successor is None and "destroyed" in skipped.note
+
+
+def test_the_kept_hash_is_purged_after_its_retention_and_the_person_may_come_back(
+    officers, german_credit_version, django_capture_on_commit_callbacks, german_credit_csv, settings
+):
+    from governance.services.registry import master_key_rotate
+
+    request = _execute(_approved(officers), officers[1], django_capture_on_commit_callbacks)
+    master_key_rotate()
+    request = service.erasure_backups_check(request=request, actor=officers[1])
+    assert service.erasure_subject_keys_purge() == []  # within the retention
+    later = timezone.now() + timedelta(days=settings.CUSTOS_ERASURE_HASH_RETENTION_DAYS + 1)
+    assert service.erasure_subject_keys_purge(now=later) == [request.reference]
+    request.refresh_from_db()
+    assert request.subject_key is None
+    dataset_version_upload(dataset=german_credit_version.dataset, version="later", file=german_credit_csv,
+                           file_format="csv", subject_column=credit.SUBJECT_COLUMN, actor=None)
