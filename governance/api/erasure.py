@@ -15,8 +15,17 @@ from rest_framework.views import APIView
 
 from config.api import Pagination, problem_responses
 
+from ..models import Dataset, DatasetVersion
 from ..rules import erasure as rules
-from ..selectors.erasure import erasure_request_get, erasure_request_list
+from ..selectors.erasure import (
+    erasure_request_get,
+    erasure_request_list,
+    hold_target,
+    legal_hold_get,
+    legal_hold_list,
+    recipient_task_get,
+    review_get,
+)
 from ..services import erasure as service
 
 
@@ -231,3 +240,111 @@ class ErasureRefuseView(_ActionView):
     def act(self, request, erasure, data):
         service.erasure_refuse(request=erasure, ground=data["ground"], reason=data["reason"],
                                supervisory_authority=data["supervisory_authority"], actor=request.user)
+
+
+# --- reviews, recipients, legal holds -----------------------------------------------------------
+
+
+class ErasureReviewDecisionView(APIView):
+    """POST /erasure-reviews/<id>/decision: a Model Risk Validator decides retrain, retain or retire."""
+
+    class ErasureReviewDecisionInput(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=[d.value for d in rules.ReviewDecision])
+        justification = serializers.CharField()
+
+    @extend_schema(operation_id="erasure_reviews_decide", request=ErasureReviewDecisionInput,
+                   responses={200: ErasureReviewSerializer, **problem_responses(400, 403, 404)})
+    def post(self, request, pk):
+        data = self.ErasureReviewDecisionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = service.erasure_review_decide(review=review_get(user=request.user, pk=pk), actor=request.user,
+                                               **data.validated_data)
+        return Response(ErasureReviewSerializer(review).data)
+
+
+class RecipientTaskCloseView(APIView):
+    """POST /erasure-recipient-tasks/<id>/close: the owner of an external copy says what they did."""
+
+    class RecipientTaskCloseInput(serializers.Serializer):
+        what_was_done = serializers.CharField()
+
+    @extend_schema(operation_id="erasure_recipient_tasks_close", request=RecipientTaskCloseInput,
+                   responses={200: RecipientTaskSerializer, **problem_responses(400, 403, 404, 409)})
+    def post(self, request, pk):
+        data = self.RecipientTaskCloseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = service.recipient_task_close(task=recipient_task_get(user=request.user, pk=pk), actor=request.user,
+                                            **data.validated_data)
+        return Response(RecipientTaskSerializer(task).data)
+
+
+class LegalHoldSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    scope = serializers.CharField()
+    dataset_version_id = serializers.IntegerField(allow_null=True)
+    dataset_id = serializers.IntegerField(allow_null=True)
+    request = serializers.CharField(source="request.reference", allow_null=True, default=None)
+    ground = serializers.CharField()
+    justification = serializers.CharField()
+    review_on = serializers.DateField()
+    recorded_by = serializers.CharField(source="recorded_by.username", allow_null=True, default=None)
+    confirmed_by = serializers.CharField(source="confirmed_by.username", allow_null=True, default=None)
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    released_at = serializers.DateTimeField(allow_null=True)
+
+
+class LegalHoldListView(APIView):
+    """Legal holds (GDPR Art. 17(3)); recording one (a second officer confirms it)."""
+
+    class LegalHoldInput(serializers.Serializer):
+        dataset_version = serializers.IntegerField(required=False)
+        dataset = serializers.IntegerField(required=False)
+        request = serializers.CharField(required=False, help_text="Limit the hold to this erasure request.")
+        ground = serializers.ChoiceField(choices=[g.value for g in rules.ExceptionGround])
+        justification = serializers.CharField()
+        review_on = serializers.DateField()
+
+    @extend_schema(operation_id="legal_holds_list",
+                   responses={200: LegalHoldSerializer(many=True), **problem_responses(403)})
+    def get(self, request):
+        qs = legal_hold_list(user=request.user)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(LegalHoldSerializer(page, many=True).data)
+
+    @extend_schema(operation_id="legal_holds_record", request=LegalHoldInput,
+                   responses={201: LegalHoldSerializer, **problem_responses(400, 403, 404)})
+    def post(self, request):
+        data = self.LegalHoldInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        hold = service.legal_hold_record(
+            ground=d["ground"], justification=d["justification"], review_on=d["review_on"],
+            dataset_version=hold_target(DatasetVersion, d.get("dataset_version")),
+            dataset=hold_target(Dataset, d.get("dataset")),
+            request=erasure_request_get(user=request.user, reference=d["request"]) if d.get("request") else None,
+            actor=request.user,
+        )
+        return Response(LegalHoldSerializer(hold).data, status=201)
+
+
+class LegalHoldConfirmView(APIView):
+    @extend_schema(operation_id="legal_holds_confirm", request=None,
+                   responses={200: LegalHoldSerializer, **problem_responses(400, 403, 404)})
+    def post(self, request, pk):
+        hold = service.legal_hold_confirm(hold=legal_hold_get(user=request.user, pk=pk), actor=request.user)
+        return Response(LegalHoldSerializer(hold).data)
+
+
+class LegalHoldReleaseView(APIView):
+    class LegalHoldReleaseInput(serializers.Serializer):
+        reason = serializers.CharField()
+
+    @extend_schema(operation_id="legal_holds_release", request=LegalHoldReleaseInput,
+                   responses={200: LegalHoldSerializer, **problem_responses(400, 403, 404)})
+    def post(self, request, pk):
+        data = self.LegalHoldReleaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        hold = service.legal_hold_release(hold=legal_hold_get(user=request.user, pk=pk), actor=request.user,
+                                          **data.validated_data)
+        return Response(LegalHoldSerializer(hold).data)

@@ -50,4 +50,10 @@ urlpatterns = [
     path("erasure-requests/<str:reference>/execute", erasure.ErasureExecuteView.as_view(), name="erasure-execute"),
     path("erasure-requests/<str:reference>/extend", erasure.ErasureExtendView.as_view(), name="erasure-extend"),
     path("erasure-requests/<str:reference>/refuse", erasure.ErasureRefuseView.as_view(), name="erasure-refuse"),
+    path("erasure-reviews/<int:pk>/decision", erasure.ErasureReviewDecisionView.as_view(), name="erasure-review-decision"),
+    path("erasure-recipient-tasks/<int:pk>/close", erasure.RecipientTaskCloseView.as_view(),
+         name="erasure-recipient-task-close"),
+    path("legal-holds", erasure.LegalHoldListView.as_view(), name="legal-holds"),
+    path("legal-holds/<int:pk>/confirm", erasure.LegalHoldConfirmView.as_view(), name="legal-hold-confirm"),
+    path("legal-holds/<int:pk>/release", erasure.LegalHoldReleaseView.as_view(), name="legal-hold-release"),
 ]

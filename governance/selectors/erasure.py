@@ -18,6 +18,7 @@ from ..models import (
     ErasureReview,
     GateRun,
     LegalHold,
+    RecipientTask,
     ReleaseRequest,
     SubjectIndexEntry,
     TrainingRunInput,
@@ -61,6 +62,47 @@ def erasure_request_get(*, user, reference: str) -> ErasureRequest:
     if request is None:
         raise Http404("No such erasure request.")
     return request
+
+
+def review_get(*, user, pk) -> ErasureReview:
+    """An erasure review of a model version in USER's units (validators), or any (erasure readers)."""
+    qs = ErasureReview.objects.unrestricted() if user.has_perm("governance.view_erasurerequest") else \
+        ErasureReview.objects.for_user(user)
+    review = qs.select_related("request", "model_version__model").filter(pk=pk).first()
+    if review is None or not user.has_perm("governance.view_erasurereview"):
+        raise Http404("No such erasure review.")
+    return review
+
+
+def recipient_task_get(*, user, pk) -> RecipientTask:
+    _require_view(user)
+    task = RecipientTask.objects.unrestricted().select_related("request").filter(pk=pk).first()
+    if task is None:
+        raise Http404("No such recipient task.")
+    return task
+
+
+def legal_hold_list(*, user):
+    if not user.has_perm("governance.view_legalhold"):
+        raise PermissionDenied("You may not read legal holds.")
+    return LegalHold.objects.for_user(user).select_related("request", "recorded_by", "confirmed_by")
+
+
+def legal_hold_get(*, user, pk) -> LegalHold:
+    hold = legal_hold_list(user=user).filter(pk=pk).first()
+    if hold is None:
+        raise Http404("No such legal hold.")
+    return hold
+
+
+def hold_target(model, pk):
+    """The dataset or dataset version a legal hold names (the DPO acts in every unit), or None."""
+    if pk is None:
+        return None
+    found = model.objects.unrestricted().filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"No such {model._meta.verbose_name}.")
+    return found
 
 
 def holds_for(request: ErasureRequest) -> list[rules.LegalHold]:

@@ -71,3 +71,46 @@ def test_refusals_are_clear_4xx(dpo_clients, make_user, unit):
     assert first.post(f"/api/v1/erasure-requests/{ref}/plan").status_code == 409  # identity not verified yet
     overdue = first.get("/api/v1/erasure-requests?overdue=1").json()["results"]
     assert [r["reference"] for r in overdue] == [ref] and overdue[0]["overdue"] is True
+
+
+def test_legal_holds_and_review_decisions_through_the_api(dpo_clients, make_user, unit, german_credit_version,
+                                                          make_credit_model_version, django_capture_on_commit_callbacks):
+    from datetime import date, timedelta
+
+    from governance.models import ErasureReview
+
+    first, second = dpo_clients
+    make_credit_model_version(unit, dataset_version=german_credit_version)
+    hold = first.post("/api/v1/legal-holds", {
+        "dataset": german_credit_version.dataset_id, "ground": "b",
+        "justification": "EU AI Act Art. 19: the scoring logs are kept six months.",
+        "review_on": (date.today() + timedelta(days=90)).isoformat(),
+    }, format="json")
+    assert hold.status_code == 201, hold.content
+    hold_id = hold.json()["id"]
+    assert first.post(f"/api/v1/legal-holds/{hold_id}/confirm").status_code == 403  # not the recorder
+    confirmed = second.post(f"/api/v1/legal-holds/{hold_id}/confirm")
+    assert confirmed.status_code == 200 and confirmed.json()["confirmed_by"]
+    released = second.post(f"/api/v1/legal-holds/{hold_id}/release", {"reason": "The retention period has ended."},
+                           format="json")
+    assert released.status_code == 200 and released.json()["released_at"]
+
+    ref = first.post("/api/v1/erasure-requests", {"subject_id": PERSON, "ground": "b"}, format="json").json()["reference"]
+    first.post(f"/api/v1/erasure-requests/{ref}/verify", {"evidence_reference": "t"}, format="json")
+    sha = first.post(f"/api/v1/erasure-requests/{ref}/plan").json()["plan_sha256"]
+    second.post(f"/api/v1/erasure-requests/{ref}/approve", {"plan_sha256": sha}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        second.post(f"/api/v1/erasure-requests/{ref}/execute")
+    review = ErasureReview.objects.get()
+    validator = APIClient()
+    validator.force_authenticate(make_user(roles.MODEL_RISK_VALIDATOR, [unit]))
+    short = validator.post(f"/api/v1/erasure-reviews/{review.pk}/decision", {"decision": "retain",
+                                                                               "justification": "ok"}, format="json")
+    assert short.status_code == 400
+    decided = validator.post(f"/api/v1/erasure-reviews/{review.pk}/decision", {
+        "decision": "retrain", "justification": "Retrain without the person's rows next quarter."}, format="json")
+    assert decided.status_code == 200 and decided.json()["decision"] == "retrain"
+    outsider = APIClient()
+    outsider.force_authenticate(make_user(roles.MODEL_RISK_VALIDATOR))
+    assert outsider.post(f"/api/v1/erasure-reviews/{review.pk}/decision", {
+        "decision": "retire", "justification": "Someone from another unit tries."}, format="json").status_code == 404
