@@ -27,6 +27,7 @@ class GovernanceConfig(AppConfig):
                        context="governance.templatetags.erasure_admin.erasure_attention", order=20)
         for order, step in enumerate(("users_and_units", "registry_data", "gate_runs", "releases")):
             register_demo_step(f"governance.demo.steps.{step}", order=10 * (order + 1))
+        register_demo_step("governance.demo.erasure.erasure_requests", order=50)
         register_status_fact("erasure_review", "governance.selectors.erasure.release_status_fact")
         post_migrate.connect(role_permissions_sync, dispatch_uid="custos.role_permissions_sync")
 
