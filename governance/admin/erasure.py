@@ -1,4 +1,5 @@
-"""The Data Protection Officer's admin: requests by deadline, intake, plan, approval, execution.
+"""The Data Protection Officer's admin (requests by deadline, intake, plan, approval, execution)
+and the Model Risk Validator's erasure reviews.
 
 Pages read through ``selectors.erasure``; every write is a ``services.erasure`` function. The
 intake form takes the data subject's id once, in a field that never redisplays; no page shows
@@ -16,9 +17,9 @@ from django.utils import timezone
 
 from config.errors import DomainError, refusal_text
 
-from ..models import ErasureRequest
+from ..models import ErasureRequest, ErasureReview
 from ..rules import erasure as rules
-from ..selectors.erasure import erasure_request_get, erasure_request_list
+from ..selectors.erasure import erasure_request_get, erasure_request_list, review_get
 from ..services import erasure as service
 
 
@@ -168,3 +169,58 @@ class ErasureRequestAdmin(admin.ModelAdmin):
             back=reverse("admin:governance_erasurerequest_detail", kwargs={"reference": reference}),
         )
         return TemplateResponse(request, "admin/governance/erasurerequest/confirm.html", context)
+
+
+class ReviewDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[(d.value, d.value) for d in rules.ReviewDecision],
+                                 help_text="retrain: train a new version without the person; retain: keep it "
+                                 "(e.g. an anonymity assessment); retire: revoke its releases.")
+    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}))
+
+
+@admin.register(ErasureReview)
+class ErasureReviewAdmin(admin.ModelAdmin):
+    """Model Risk Validators decide the erasure reviews of their units' model versions here."""
+
+    list_display = ["id", "model_version", "request", "state", "decision", "opened_at"]
+    list_filter = ["state", "decision"]
+    list_select_related = ["model_version__model", "request"]
+
+    def get_queryset(self, request):
+        return ErasureReview.objects.for_user(request.user).select_related("model_version__model", "request")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("<int:pk>/decide/", wrap(self.decide_view), name="governance_erasurereview_decide"),
+                *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return redirect("admin:governance_erasurereview_decide", pk=object_id)
+
+    def decide_view(self, request, pk):
+        review = review_get(user=request.user, pk=pk)
+        form = ReviewDecisionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                service.erasure_review_decide(review=review, actor=request.user, **form.cleaned_data)
+            except (DomainError, ValidationError, PermissionDenied) as exc:
+                messages.error(request, refusal_text(exc))
+            else:
+                messages.success(request, f"The erasure review of {review.model_version} is decided.")
+            return redirect(request.path)
+        may_decide = review.state == rules.ReviewState.OPEN and request.user.has_perm("governance.decide_erasurereview")
+        context = self._context(request, review=review, form=form, may_decide=may_decide,
+                                title=f"Erasure review of {review.model_version} ({review.request.reference})")
+        return TemplateResponse(request, "admin/governance/erasurereview/decide.html", context)
+
+    def _context(self, request, **extra):
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}

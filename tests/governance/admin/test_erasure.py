@@ -77,3 +77,29 @@ def test_the_admin_index_lists_requests_near_their_deadline(make_user):
     fresh = erasure_request_record(subject_id="p-fresh", ground="b", actor=officer)
     page = _client(officer).get("/admin/").content.decode()
     assert late.reference in page and "overdue" in page and fresh.reference not in page
+
+
+def test_a_validator_decides_the_review_in_the_admin(make_user, unit, german_credit_version,
+                                                     make_credit_model_version, django_capture_on_commit_callbacks):
+    from governance.models import ErasureReview
+    from governance.services import erasure
+
+    make_credit_model_version(unit, dataset_version=german_credit_version)
+    first, second = make_user(roles.DATA_PROTECTION_OFFICER), make_user(roles.DATA_PROTECTION_OFFICER)
+    r = erasure.erasure_request_record(subject_id=PERSON, ground="b", actor=first)
+    erasure.erasure_identity_verify(request=r, evidence_reference="t", actor=first)
+    erasure.erasure_plan(request=r, actor=first)
+    erasure.erasure_plan_approve(request=r, actor=second)
+    with django_capture_on_commit_callbacks(execute=True):
+        erasure.erasure_execute(request=r, actor=second)
+    review = ErasureReview.objects.get()
+    validator = _client(make_user(roles.MODEL_RISK_VALIDATOR, [unit]))
+    assert str(review.pk) in validator.get("/admin/governance/erasurereview/").content.decode()
+    page = validator.get(f"/admin/governance/erasurereview/{review.pk}/decide/").content.decode()
+    assert "Record the decision" in page and PERSON not in page
+    validator.post(f"/admin/governance/erasurereview/{review.pk}/decide/",
+                   {"decision": "retain", "justification": "Anonymity assessment AA-7 attached to the model card."})
+    review.refresh_from_db()
+    assert review.decision == "retain"
+    outsider = _client(make_user(roles.MODEL_RISK_VALIDATOR))
+    assert outsider.get(f"/admin/governance/erasurereview/{review.pk}/decide/").status_code == 404
