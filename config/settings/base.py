@@ -189,6 +189,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Seconds after which a gate run still queued or running is ended as an error (a lost worker).
 CUSTOS_GATE_RUN_TIMEOUT = env.int("CUSTOS_GATE_RUN_TIMEOUT", default=3600)
+# GDPR erasure: one officer may record, verify, approve and confirm holds (a small organisation).
+CUSTOS_ERASURE_SINGLE_OFFICER = env.bool("CUSTOS_ERASURE_SINGLE_OFFICER", default=False)
+# Days a final erasure request keeps the person's keyed hash (to keep them out of new uploads and
+# recognise a repeated request), after which `erasure purge-hashes` removes it.
+CUSTOS_ERASURE_HASH_RETENTION_DAYS = env.int("CUSTOS_ERASURE_HASH_RETENTION_DAYS", default=365)
 # Seconds between checkpoints signed by Celery beat (each also seals any queued ledger entries).
 CUSTOS_CHECKPOINT_INTERVAL = env.int("CUSTOS_CHECKPOINT_INTERVAL", default=300)
 CELERY_BEAT_SCHEDULE = {

@@ -204,7 +204,8 @@ class ReleaseStatusView(APIView):
         attestation = serializers.JSONField(allow_null=True, help_text="DSSE envelope when approved.")
         facts = serializers.DictField(
             child=serializers.JSONField(allow_null=True),
-            help_text="Facts that apps above governance register, by name: `monitoring` is the post-market "
+            help_text="Registered facts, by name: `erasure_review` is {blocked, reason}, whether open erasure reviews "
+            "(GDPR Art. 17) block approval; `monitoring` is the post-market "
             "monitoring health of the version in production ({status: ok | warn | alert | inconclusive | "
             "'no data since <time>' | 'no plan' | 'no reference', plan_id, open_findings, last_window}); null elsewhere.",
         )
