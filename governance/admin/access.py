@@ -6,17 +6,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from guardian.shortcuts import get_users_with_perms
 
 from ..models import BusinessUnit, ServiceToken
-from ..selectors.access import business_units_for
+from ..selectors.access import business_units_for, users_with_unit_access
 from .base import ServiceWritesAdmin
-from ..models.access import UNIT_ACCESS_PERM
 from ..services.access import business_unit_create, business_unit_grant, business_unit_revoke, token_revoke
-
-
-def users_with_unit_access(unit):
-    return get_users_with_perms(unit, only_with_perms_in=[UNIT_ACCESS_PERM.split(".")[1]], with_group_users=False)
 
 
 class GrantForm(forms.Form):
@@ -41,6 +35,10 @@ class BusinessUnitAdmin(ServiceWritesAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["name", "slug", "description", "created_at", "access"] if obj else ["created_at"]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        # A unit's page shows its slug read-only: prepopulating a read-only field is a KeyError (500).
+        return {} if obj else self.prepopulated_fields
 
     @admin.display(description="People with access")
     def people_with_access(self, obj):

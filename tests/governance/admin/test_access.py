@@ -126,3 +126,12 @@ def test_adding_a_user_in_the_admin_still_works(client, make_user):
     assert kinds == ["access.user_created", "access.user_profile_changed", "access.user_status_changed",
                      "access.roles_changed"]
     assert "new@example.com" not in str(LedgerEntry.objects.get(kind="access.user_profile_changed").payload)
+
+
+def test_a_units_change_page_opens_for_the_superuser(client, make_user, unit):
+    """The only path to "manage access" was a 500 (prepopulated slug on a read-only field)."""
+    client.force_login(make_user(superuser=True))
+    response = client.get(f"/admin/governance/businessunit/{unit.pk}/change/")
+    assert response.status_code == 200
+    assert f"/admin/governance/businessunit/{unit.pk}/access/" in response.content.decode()
+    assert client.get("/admin/governance/businessunit/add/").status_code == 200
