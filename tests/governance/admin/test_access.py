@@ -17,7 +17,12 @@ def test_superuser_grants_and_revokes_access_in_the_admin(client, make_user, uni
     assert response.status_code == 200
     assert can_access_unit(scientist, unit, write=True)
     assert LedgerEntry.objects.filter(kind="access.unit_granted", actor=admin_user.username).exists()
-    client.post(url, {"revoke": scientist.pk})
+    confirm = f"/admin/governance/businessunit/{unit.pk}/access/{scientist.pk}/revoke/"
+    assert confirm in client.get(url).content.decode()
+    page = client.get(confirm).content.decode()  # says what follows, changes nothing
+    assert "no longer sees or acts on" in page and 'id="confirm-form"' in page
+    assert can_access_unit(scientist, unit)
+    client.post(confirm)
     assert not can_access_unit(scientist, unit)
     assert LedgerEntry.objects.filter(kind="access.unit_revoked", actor=admin_user.username).exists()
 

@@ -13,6 +13,7 @@ from django.urls import URLPattern, reverse
 from audit.models import LedgerEntry
 from audit.services import checkpoint_create
 from governance.rules import roles
+from governance.selectors.access import users_with_unit_access
 from governance.services.gates import gate_policy_assign
 from governance.services.openlineage import openlineage_event_ingest
 from governance.services.releases import release_decide, release_request
@@ -44,6 +45,15 @@ def every_kind_of_record(credit_model_version, make_user, unit, pipeline_token):
     return release
 
 
+def _argument(name, obj):
+    """A URL argument that names a real row: the object's pk, or a person with access to it."""
+    if name == "pk":
+        return obj.pk
+    if name == "user_pk":
+        return users_with_unit_access(obj).order_by("pk").first().pk
+    raise AssertionError(f"the smoke test does not know what the URL argument {name!r} names")
+
+
 def _pages(model, model_admin):
     """(name, url) of every page of MODEL_ADMIN, for the model's first row."""
     obj = model._default_manager.order_by("pk").first()
@@ -57,8 +67,8 @@ def _pages(model, model_admin):
     for pattern in model_admin.get_urls():
         if not isinstance(pattern, URLPattern) or not pattern.name or pattern.name.endswith(STANDARD):
             continue
-        args = [obj.pk] if pattern.pattern.regex.groups or "<" in str(pattern.pattern) else []
-        pages.append((pattern.name, reverse(f"admin:{pattern.name}", args=args)))
+        kwargs = {name: _argument(name, obj) for name in getattr(pattern.pattern, "converters", {})}
+        pages.append((pattern.name, reverse(f"admin:{pattern.name}", kwargs=kwargs)))
     return pages
 
 
