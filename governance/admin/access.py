@@ -11,7 +11,7 @@ from config.errors import DomainError, refusal_text
 
 from ..models import BusinessUnit, ServiceToken
 from ..selectors.access import business_units_for, users_with_unit_access
-from .base import ServiceWritesAdmin
+from .base import LedgerHistory, ServiceWritesAdmin
 from ..services.access import business_unit_create, business_unit_grant, business_unit_revoke, token_revoke
 
 
@@ -27,7 +27,7 @@ class GrantForm(forms.Form):
 
 
 @admin.register(BusinessUnit)
-class BusinessUnitAdmin(ServiceWritesAdmin):
+class BusinessUnitAdmin(LedgerHistory, ServiceWritesAdmin):
     list_display = ["name", "slug", "people_with_access", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -122,7 +122,7 @@ class BusinessUnitAdmin(ServiceWritesAdmin):
 
 
 @admin.register(ServiceToken)
-class ServiceTokenAdmin(admin.ModelAdmin):
+class ServiceTokenAdmin(LedgerHistory, admin.ModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "user__username", "name"]

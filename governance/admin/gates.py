@@ -23,7 +23,7 @@ from ..models import GatePolicy, GatePolicyAssignment, GateRun, ReleaseRequest
 from ..selectors.gates import gate_policy_assignments, gate_runs_for
 from ..selectors.registry import models_for
 from ..services.gates import gate_policy_assign, gate_policy_publish, gate_run_reverify_request
-from .base import ServiceWritesAdmin
+from .base import LedgerHistory, ServiceWritesAdmin
 
 
 def _pretty(value):
@@ -73,7 +73,7 @@ class GatePolicyForm(forms.ModelForm):
 
 
 @admin.register(GatePolicy)
-class GatePolicyAdmin(ServiceWritesAdmin):
+class GatePolicyAdmin(LedgerHistory, ServiceWritesAdmin):
     list_display = ["name", "version", "short_digest", "created_by", "created_at"]
     list_filter = ["name"]
     search_fields = ["name", "digest"]
@@ -157,7 +157,7 @@ class GatePolicyAssignmentForm(forms.ModelForm):
 
 
 @admin.register(GatePolicyAssignment)
-class GatePolicyAssignmentAdmin(ServiceWritesAdmin):
+class GatePolicyAssignmentAdmin(LedgerHistory, ServiceWritesAdmin):
     list_display = ["__str__", "policy_name", "risk_tier", "model", "assigned_by", "assigned_at"]
     form = GatePolicyAssignmentForm
 
@@ -221,7 +221,7 @@ def check_counts(checks) -> dict:
 
 
 @admin.register(GateRun)
-class GateRunAdmin(admin.ModelAdmin):
+class GateRunAdmin(LedgerHistory, admin.ModelAdmin):
     list_display = ["__str__", "dataset_version", "policy", "status", "verdict_shown", "checks_summary",
                     "created_at", "finished_at"]
     list_filter = ["status", "policy__name"]

@@ -4,9 +4,22 @@ their lineage. The only writes offered (new dataset, new model) go through the s
 
 from django.contrib import admin
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..models import CodeVersion, Dataset, DatasetVersion, MLModel, ModelVersion, OpenLineageEvent, TrainingRun
+from ..charts.badges import verdict_badge
+from ..models import (
+    CodeVersion,
+    Dataset,
+    DatasetVersion,
+    GateRun,
+    MLModel,
+    ModelVersion,
+    OpenLineageEvent,
+    ReleaseRequest,
+    TrainingRun,
+)
+from ..rules.releases import state_label
 from ..charts.lineage import graph_svg
 from ..selectors import lineage
 from ..selectors.access import business_units_for
@@ -20,7 +33,7 @@ from ..selectors.registry import (
     training_runs_for,
 )
 from ..services.registry import dataset_create, model_create
-from .base import ServiceWritesAdmin
+from .base import LedgerHistory, ServiceWritesAdmin, lineage_href
 
 
 # A plain related-field filter lists every business unit, naming units the user may not see;
@@ -28,7 +41,36 @@ from .base import ServiceWritesAdmin
 UNIT_FILTER = admin.RelatedOnlyFieldListFilter
 
 
-class ReadOnlyAdmin(ServiceWritesAdmin):
+def _links(rows, empty="—"):
+    """An HTML list of (url, text, extra HTML) as links, one a line."""
+    rows = list(rows)
+    if not rows:
+        return empty
+    return format_html("<ul class='related-records'>{}</ul>",
+                       format_html_join("", '<li><a href="{}">{}</a> {}</li>', rows))
+
+
+# The versions, runs and releases of a model are in the model's unit: whoever reads the model
+# reads them, so they are listed unrestricted, by the model they belong to.
+def releases_of(**where):
+    return _links(
+        (reverse("admin:governance_releaserequest_review", args=[r.pk]),
+         f"Release #{r.pk}: v{r.model_version.version} → {r.environment}",
+         format_html("({}, {})", state_label(r.state), mark_safe(verdict_badge(r.gate_verdict))))  # noqa: S308
+        for r in ReleaseRequest.objects.unrestricted().filter(**where).select_related("model_version").order_by("-pk")
+    )
+
+
+def gate_runs_of(**where):
+    return _links(
+        (reverse("admin:governance_gaterun_change", args=[g.pk]), str(g),
+         format_html("({}, {})", g.get_status_display(),
+                     g.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        for g in GateRun.objects.unrestricted().filter(**where).select_related("model_version__model").order_by("-pk")
+    )
+
+
+class ReadOnlyAdmin(LedgerHistory, ServiceWritesAdmin):
     """Show everything, change nothing: registered facts are immutable evidence."""
 
     selector = None
@@ -111,7 +153,7 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "lineage_title": "Downstream lineage",
-                "lineage_svg": mark_safe(graph_svg(lineage.downstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
+                "lineage_svg": mark_safe(graph_svg(lineage.downstream(obj, user=request.user), href=lineage_href)),  # noqa: S308  every label is escaped by graph_svg
                 "lineage_api": reverse("api:dataset-version-lineage", args=[obj.pk]),
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -131,12 +173,29 @@ class MLModelAdmin(ReadOnlyAdmin):
     list_filter = ["risk_tier", "annex_iii_category", ("business_unit", UNIT_FILTER)]
     search_fields = ["name"]
     fields = ["business_unit", "name", "intended_purpose", "risk_tier", "annex_iii_category"]
+    extra_readonly = ("versions_list", "releases_list", "gate_runs_list")
+
+    @admin.display(description="Versions")
+    def versions_list(self, obj):
+        return _links(
+            (reverse("admin:governance_modelversion_change", args=[v.pk]), f"v{v.version}",
+             format_html("<code>{}</code> {}", v.artifact_sha256[:16], v.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")))
+            for v in ModelVersion.objects.unrestricted().filter(model=obj).order_by("-pk")
+        )
+
+    @admin.display(description="Release requests")
+    def releases_list(self, obj):
+        return releases_of(model_version__model=obj)
+
+    @admin.display(description="Gate runs")
+    def gate_runs_list(self, obj):
+        return gate_runs_of(model_version__model=obj)
 
     def has_add_permission(self, request):
         return request.user.has_perm("governance.add_mlmodel")
 
     def get_fields(self, request, obj=None):
-        return self.fields if obj is None else super().get_fields(request, obj)
+        return self.fields if obj is None else self.get_readonly_fields(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":
@@ -162,6 +221,15 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "framework", "artifact_format", "short_sha256", "created_at"]
     list_filter = ["framework", "artifact_format", ("model__business_unit", UNIT_FILTER)]
     search_fields = ["model__name", "version", "artifact_sha256"]
+    extra_readonly = ("releases_list", "gate_runs_list")
+
+    @admin.display(description="Release requests")
+    def releases_list(self, obj):
+        return releases_of(model_version=obj)
+
+    @admin.display(description="Gate runs")
+    def gate_runs_list(self, obj):
+        return gate_runs_of(model_version=obj)
 
     @admin.display(description="Artifact SHA-256")
     def short_sha256(self, obj):
@@ -173,7 +241,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "lineage_title": "Lineage: where this model came from",
-                "lineage_svg": mark_safe(graph_svg(lineage.upstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
+                "lineage_svg": mark_safe(graph_svg(lineage.upstream(obj, user=request.user), href=lineage_href)),  # noqa: S308  every label is escaped by graph_svg
                 "lineage_api": reverse("api:model-version-lineage", args=[obj.pk]),
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -28,6 +28,7 @@ from ..rules.limits import JUSTIFICATION_MIN_LENGTH
 from ..rules.releases import Decision, State, state_label
 from ..selectors.lineage import upstream
 from ..selectors.releases import release_get, release_list, releases_needing_attention
+from .base import LedgerHistory, lineage_href
 from ..services.releases import (
     decisions_open_to,
     release_decide,
@@ -65,13 +66,6 @@ DECISION_WORDS = {
 }
 
 
-def ledger_link(seq):
-    """A ledger sequence number as a link to its entry's page."""
-    if seq is None:
-        return "—"
-    return format_html('<a href="{}">#{}</a>', reverse("admin:audit_ledgerentry_change", args=[seq]), seq)
-
-
 def attestation_facts(envelope) -> dict | None:
     """The signed statement of a DSSE envelope, decoded for reading (not verified: the pipeline and
     the offline verifier verify it): statement and predicate types, subjects, signer key ids."""
@@ -102,7 +96,7 @@ def attestation_facts(envelope) -> dict | None:
 
 
 @admin.register(ReleaseRequest)
-class ReleaseRequestAdmin(admin.ModelAdmin):
+class ReleaseRequestAdmin(LedgerHistory, admin.ModelAdmin):
     list_display = ["id", "model_version", "environment", "state_shown", "verdict_shown", "requester", "created_at"]
     list_filter = ["state", "environment", "gate_verdict"]
     search_fields = ["model__name", "model_version__version", "model_version__artifact_sha256"]
@@ -148,11 +142,6 @@ class ReleaseRequestAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return redirect("admin:governance_releaserequest_review", pk=object_id)
 
-    def history_view(self, request, object_id, extra_context=None):
-        # A release's history is its ledger entries, not the admin's change log (nobody edits it here).
-        release = release_get(user=request.user, pk=object_id)
-        return redirect(reverse("admin:audit_ledgerentry_changelist") + f"?subject={release.ledger_subject}")
-
     def attention_view(self, request):
         """What needs the officer's attention, in the units they oversee."""
         if not self.has_view_permission(request):
@@ -188,7 +177,7 @@ class ReleaseRequestAdmin(admin.ModelAdmin):
         # The decisions offered are exactly those the service accepts (one rule, one place).
         open_to = {decision for decision, _ in decisions_open_to(release=release, user=user)}
         try:
-            lineage = graph_svg(upstream(release.model_version, user=user))
+            lineage = graph_svg(upstream(release.model_version, user=user), href=lineage_href)
         except Exception as exc:  # a picture must not hide the decisions
             lineage = None
             messages.warning(request, f"The lineage picture could not be drawn: {exc}")
@@ -308,7 +297,7 @@ class ReleaseRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(admin.ModelAdmin):
+class ApprovalPolicyAdmin(LedgerHistory, admin.ModelAdmin):
     list_display = ["risk_tier", "environment", "version", "digest", "created_by", "created_at"]
     list_filter = ["risk_tier", "environment"]
     readonly_fields = [f.name for f in ApprovalPolicy._meta.fields]

@@ -106,3 +106,42 @@ def test_nothing_can_be_deleted(unit, make_user, credit_model_version):
     client = _login(make_user(None, superuser=True))
     assert client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/delete/").status_code in (403, 302)
     assert client.post(f"/admin/governance/modelversion/{credit_model_version.pk}/change/", {"version": "x"}).status_code == 403
+
+
+def test_a_models_page_links_its_versions_releases_and_gate_runs(unit, make_user, credit_model_version):
+    from governance.services.releases import release_request
+    from tests.gate_verdicts import record_gate_verdict
+
+    release = record_gate_verdict(release_request(model_version=credit_model_version, environment="staging",
+                                                  actor=make_user(roles.DATA_SCIENTIST, [unit])), "passed")
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    model = credit_model_version.model
+    page = client.get(f"/admin/governance/mlmodel/{model.pk}/change/").content.decode()
+    assert f'href="/admin/governance/modelversion/{credit_model_version.pk}/change/">v1.0</a>' in page
+    assert f'href="/admin/governance/releaserequest/{release.pk}/review/">Release #{release.pk}: v1.0 → staging</a>' in page
+    assert f'href="/admin/governance/gaterun/{release.gate_run_id}/change/">Gate run #{release.gate_run_id} of' in page
+    version_page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/change/").content.decode()
+    assert f"/admin/governance/releaserequest/{release.pk}/review/" in version_page
+
+
+def test_lineage_boxes_link_to_their_records(unit, make_user, credit_model_version):
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/change/").content.decode()
+    run = credit_model_version.training_run
+    dv = run.inputs.get().dataset_version
+    for url in (f"/admin/governance/trainingrun/{run.pk}/change/", f"/admin/governance/datasetversion/{dv.pk}/change/",
+                f"/admin/governance/codeversion/{run.code_version_id}/change/"):
+        assert f'<a href="{url}" class="lineage-node">' in page, url
+
+
+def test_history_is_the_ledger_entries_about_the_record(unit, make_user, credit_model_version):
+    from audit.services import checkpoint_create
+
+    checkpoint_create()
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/history/").content.decode()
+    entries = LedgerEntry.objects.filter(subject=credit_model_version.ledger_subject)
+    assert entries.exists()
+    for e in entries:
+        assert f'href="/admin/audit/ledgerentry/{e.seq}/change/">#{e.seq}</a>' in page
+    assert 'data-included="yes"' in page and "included in the signed checkpoint" in page

@@ -244,3 +244,13 @@ def test_revoking_is_confirmed_first(make_user, unit, release, django_capture_on
     release.refresh_from_db()
     assert release.state == State.REVOKED
     assert client.post(review_url(release), {"action": "revoke"}).status_code == 405
+
+
+def test_a_releases_history_is_its_ledger_entries(make_user, unit, release):
+    page = browser_for(make_user(CO, [unit])).get(f"/admin/governance/releaserequest/{release.pk}/history/")
+    html = page.content.decode()
+    entries = LedgerEntry.objects.filter(subject=release.ledger_subject)
+    assert page.status_code == 200 and entries.count() >= 2
+    for e in entries:
+        assert f'href="/admin/audit/ledgerentry/{e.seq}/change/">#{e.seq}</a>' in html
+    assert "No ledger entry" not in html
