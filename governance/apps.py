@@ -22,8 +22,9 @@ class GovernanceConfig(AppConfig):
         register_kinds(GovernanceKind)
         register_panel("releases", template="admin/governance/releaserequest/attention_panel.html",
                        context="governance.templatetags.release_admin.release_attention", order=10)
-        for order, step in enumerate(("users_and_units", "registry_data", "gate_runs", "releases")):
-            register_demo_step(f"governance.demo.steps.{step}", order=10 * (order + 1))
+        register_demo_step("governance.demo.users.users_and_units", order=10)
+        for order, step in enumerate(("registry_data", "gate_runs", "releases"), start=2):
+            register_demo_step(f"governance.demo.steps.{step}", order=10 * order)
         post_migrate.connect(role_permissions_sync, dispatch_uid="custos.role_permissions_sync")
 
         # Without them every upload and subject lookup fails: say so as "storage_keys": "fail"
