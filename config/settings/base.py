@@ -115,6 +115,7 @@ ANONYMOUS_USER_NAME = None  # guardian: no anonymous object permissions
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["config.formats"]  # ISO 8601 with seconds, UTC, on every page
 USE_I18N = True
 USE_TZ = True
 
