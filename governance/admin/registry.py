@@ -2,10 +2,16 @@
 restricted to the user's business units; the model version and dataset version pages draw
 their lineage. The only writes offered (new dataset, new model) go through the services."""
 
-from django.contrib import admin
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+
+from audit.selectors import evidence_bundle, subjects_about
+from audit.services import checkpoint_create
 
 from ..charts.badges import verdict_badge
 from ..models import (
@@ -216,6 +222,7 @@ class MLModelAdmin(ReadOnlyAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyAdmin):
+    actions = ["export_evidence_bundle"]
     selector = staticmethod(model_versions_for)
     change_form_template = "admin/governance/lineage_change_form.html"
     list_display = ["__str__", "framework", "artifact_format", "short_sha256", "created_at"]
@@ -234,6 +241,27 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="Artifact SHA-256")
     def short_sha256(self, obj):
         return obj.artifact_sha256[:16]
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("audit.export_ledgerentry")
+
+    @admin.action(description="Export an evidence bundle of everything about the selected version",
+                  permissions=["export"])
+    def export_evidence_bundle(self, request, queryset):
+        """One JSON file the offline verifier checks: every ledger entry about the version, its model,
+        training run, code, datasets, gate runs and releases, with inclusion proofs at a checkpoint
+        signed now."""
+        versions = list(queryset.order_by("pk"))
+        if len(versions) != 1:
+            self.message_user(request, "Select one model version to export.", level=messages.WARNING)
+            return None
+        mv = versions[0]
+        checkpoint = checkpoint_create()
+        bundle = evidence_bundle(checkpoint=checkpoint, subjects=subjects_about(mv.ledger_subject))
+        response = HttpResponse(json.dumps(bundle, indent=1, sort_keys=True), content_type="application/json")
+        name = f"evidence-{mv.model.name}-{mv.version}-at-{checkpoint.tree_size}.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)

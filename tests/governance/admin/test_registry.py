@@ -145,3 +145,27 @@ def test_history_is_the_ledger_entries_about_the_record(unit, make_user, credit_
     for e in entries:
         assert f'href="/admin/audit/ledgerentry/{e.seq}/change/">#{e.seq}</a>' in page
     assert 'data-included="yes"' in page and "included in the signed checkpoint" in page
+
+
+def test_an_auditor_exports_everything_about_a_version_and_it_verifies_offline(unit, make_user, credit_model_version,
+                                                                               tmp_path):
+    import subprocess
+    import sys
+
+    from audit.keys import signing_key
+
+    auditor = _login(make_user(roles.AUDITOR))
+    post = {"action": "export_evidence_bundle", "_selected_action": [credit_model_version.pk]}
+    response = auditor.post("/admin/governance/modelversion/", post)
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    bundle = response.json()
+    run = credit_model_version.training_run
+    assert {credit_model_version.ledger_subject, run.ledger_subject,
+            credit_model_version.model.ledger_subject} <= set(bundle["subjects"])
+    path = tmp_path / "bundle.json"
+    path.write_bytes(response.content)
+    done = subprocess.run([sys.executable, "-m", "audit.verifier", str(path), "--key", signing_key().verifier_key],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    officer = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    assert "export_evidence_bundle" not in officer.get("/admin/governance/modelversion/").content.decode()
