@@ -92,3 +92,13 @@ def test_an_entrys_proof_downloads_and_verifies_against_its_checkpoint(append, s
     assert note.status_code == 200 and note.content.decode() == checkpoint.note
     assert 'id="checkpoint-download"' in superuser_client.get(
         f"/admin/audit/checkpoint/{checkpoint.tree_size}/change/").content.decode()
+
+
+def test_an_entry_links_to_the_record_it_is_about(superuser_client, make_user, unit):
+    from audit.models import LedgerEntry
+    from governance.services.access import business_unit_grant
+
+    business_unit_grant(unit=unit, user=make_user())
+    entry = LedgerEntry.objects.get(kind="access.unit_granted")
+    page = superuser_client.get(f"/admin/audit/ledgerentry/{entry.seq}/change/").content.decode()
+    assert f'<a href="/admin/governance/businessunit/{unit.pk}/change/" id="subject-link">' in page
