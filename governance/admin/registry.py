@@ -5,6 +5,7 @@ their lineage. The only writes offered (new dataset, new model) go through the s
 import json
 
 from django.contrib import admin, messages
+from django.db.models import JSONField
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -76,8 +77,34 @@ def gate_runs_of(**where):
     )
 
 
+def json_table(value):
+    """A JSON value as a person reads it: a mapping as a two-column table, a list of mappings as a
+    table with a column per key, a list of plain values as a list; nested values stay compact JSON."""
+
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        return v if isinstance(v, (str, int)) or v is None else json.dumps(v, sort_keys=True)
+
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, cell(v)) for k, v in value.items()))
+        return format_html('<table class="json-table">{}</table>', rows)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        keys = list(dict.fromkeys(k for v in value for k in v))
+        head = format_html_join("", "<th>{}</th>", ((k,) for k in keys))
+        body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell(v.get(k, "")),)
+                                                                                    for k in keys)),) for v in value))
+        return format_html('<table class="json-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
+    if isinstance(value, list):
+        return ", ".join(str(cell(v)) for v in value) or "—"
+    return cell(value)
+
+
 class ReadOnlyAdmin(LedgerHistory, ServiceWritesAdmin):
-    """Show everything, change nothing: registered facts are immutable evidence."""
+    """Show everything, change nothing: registered facts are immutable evidence. JSON fields
+    (a schema, parameters, metrics) are shown as tables."""
 
     selector = None
 
@@ -87,7 +114,26 @@ class ReadOnlyAdmin(LedgerHistory, ServiceWritesAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return [f.name for f in self.model._meta.fields if f.name != "wrapped_key"] + list(self.extra_readonly)
+        names = []
+        for f in self.model._meta.fields:
+            if f.name == "wrapped_key":
+                continue
+            names.append(self._table_of(f.name) if isinstance(f, JSONField) else f.name)
+        return names + list(self.extra_readonly)
+
+    def get_fields(self, request, obj=None):
+        # A record's page shows exactly its read-only fields (each JSON field once, as a table).
+        return super().get_fields(request, obj) if obj is None else self.get_readonly_fields(request, obj)
+
+    def _table_of(self, name):
+        """A display callable that draws the JSON field NAME as a table (see json_table)."""
+
+        def shown(obj):
+            return json_table(getattr(obj, name))
+
+        shown.short_description = self.model._meta.get_field(name).verbose_name
+        shown.__name__ = f"{name}_table"
+        return shown
 
     extra_readonly = ()
 
@@ -201,7 +247,7 @@ class MLModelAdmin(ReadOnlyAdmin):
         return request.user.has_perm("governance.add_mlmodel")
 
     def get_fields(self, request, obj=None):
-        return self.fields if obj is None else self.get_readonly_fields(request, obj)
+        return self.fields if obj is None else super().get_fields(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "business_unit":

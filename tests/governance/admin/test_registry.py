@@ -169,3 +169,17 @@ def test_an_auditor_exports_everything_about_a_version_and_it_verifies_offline(u
     assert done.returncode == 0, done.stdout + done.stderr
     officer = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
     assert "export_evidence_bundle" not in officer.get("/admin/governance/modelversion/").content.decode()
+
+
+def test_schema_parameters_and_metrics_are_tables_not_json(unit, make_user, credit_model_version):
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    run = credit_model_version.training_run
+    page = client.get(f"/admin/governance/trainingrun/{run.pk}/change/").content.decode()
+    name, value = next(iter(run.metrics.items()))
+    assert f"<tr><th>{name}</th><td>{value:.6g}</td></tr>" in page
+    assert f"<tr><th>{next(iter(run.parameters))}</th>" in page
+    dv = run.inputs.get().dataset_version
+    page = client.get(f"/admin/governance/datasetversion/{dv.pk}/change/").content.decode()
+    column = dv.schema[0]
+    assert "<thead><tr><th>name</th><th>type</th>" in page and f"<td>{column['name']}</td>" in page
+    assert "[{&quot;name&quot;" not in page  # no JSON dump of the schema
