@@ -25,6 +25,7 @@ class GovernanceConfig(AppConfig):
         register_demo_step("governance.demo.users.users_and_units", order=10)
         for order, step in enumerate(("registry_data", "gate_runs", "releases"), start=2):
             register_demo_step(f"governance.demo.steps.{step}", order=10 * order)
+        register_demo_step("governance.demo.walkthrough.walkthrough", order=50)
         post_migrate.connect(role_permissions_sync, dispatch_uid="custos.role_permissions_sync")
 
         # Without them every upload and subject lookup fails: say so as "storage_keys": "fail"
