@@ -60,7 +60,7 @@ def test_demo_registers_the_credit_scoring_model(db, capsys):
     model = MLModel.objects.get(name="credit-scoring", business_unit__slug="retail-credit")
     assert model.risk_tier == "high" and model.annex_iii_category == "creditworthiness"
     versions = ModelVersion.objects.filter(model=model).order_by("version")
-    assert [v.version for v in versions] == ["1.0", "1.1"]
+    assert [v.version for v in versions] == ["1.0", "1.1", "1.2", "1.3"]  # 1.2 and 1.3: the walkthrough's
     run = versions[0].training_run
     roles_ = {link.role: link.dataset_version for link in run.inputs.all()}
     assert roles_["train"].row_count == 800 and roles_["test"].row_count == 200
