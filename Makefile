@@ -29,9 +29,7 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
-	$(PY) manage.py ledger keys generate --if-missing
-	$(PY) manage.py registry keys generate --if-missing
-	$(PY) manage.py demo --url http://$(HOST)
+	$(PY) manage.py demo --keys --url http://$(HOST)
 
 # The demo signs a checkpoint and prints its accounts last (a re-run with nothing to do is quick).
 run: demo

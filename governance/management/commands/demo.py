@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.utils.module_loading import import_string
 
 from audit.models import Checkpoint
@@ -40,13 +41,20 @@ def _completed(paths) -> bool:
 
 class Command(CustosCommand):
     help = "Create demo users for each role, business units and the demo data (safe to run twice)."
+    requires_system_checks = []  # `--keys` makes the keys the checks need; handle() checks after
 
     def add_arguments(self, parser):
+        parser.add_argument("--keys", action="store_true",
+                            help="First create the ledger and storage keys that are missing (one process, not three).")
         parser.add_argument("--reset-passwords", action="store_true", help="Give demo users new passwords.")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the server will answer.")
         parser.add_argument("--full", action="store_true", help="Run every step even if a complete run was noted.")
 
-    def handle(self, *args, reset_passwords=False, url="http://127.0.0.1:8000", full=False, **opts):
+    def handle(self, *args, reset_passwords=False, url="http://127.0.0.1:8000", full=False, keys=False, **opts):
+        if keys:
+            call_command("ledger", "keys", "generate", "--if-missing", stdout=self.stdout, stderr=self.stderr)
+            call_command("registry", "keys", "generate", "--if-missing", stdout=self.stdout, stderr=self.stderr)
+        self.check(display_num_errors=False)  # the system checks, now that the keys exist
         paths = demo_step_paths()
         quick = not full and _completed(paths)
         credentials = []
