@@ -251,7 +251,7 @@ class ReleaseRequestAdmin(LedgerHistory, admin.ModelAdmin):
             elif status == "rejected":
                 then = "the request is rejected, finally: this version needs a new request to be released."
             else:
-                then = "the request still needs " + ", ".join(needs) + "." if needs else "the request stays pending."
+                then = "the request still needs " + "; ".join(needs) + "." if needs else "the request stays pending."
             consequences.append(f"As {role}: {then}")
         refusal = None if roles else "This decision is not open to you now (already decided, or not yours to make)."
         return self._confirm(

@@ -277,7 +277,8 @@ def evaluate(rule: ApprovalRule, *, decisions, gate_verdict) -> Outcome:
 
 
 def still_needed(rule: ApprovalRule, outcome: Outcome) -> tuple[str, ...]:
-    """What a pending request still needs, in words: ("Compliance Officer", "1 more approver").
+    """What a pending request still needs, in words: ("Compliance Officer", "1 more approver"),
+    an override of an inconclusive gate first, the missing roles as one part.
 
     Empty when nothing more is needed (approved, rejected, or a tier that may never be released,
     which ``outcome.reasons`` explains)."""
@@ -285,8 +286,9 @@ def still_needed(rule: ApprovalRule, outcome: Outcome) -> tuple[str, ...]:
         return ()
     parts = []
     if outcome.needs_override:
-        parts.append("an override of the inconclusive gate by " + " or ".join(rule.override_roles))
-    parts.extend(outcome.missing_roles)
+        parts.append("an override of the inconclusive gate by a " + " or a ".join(rule.override_roles))
+    if outcome.missing_roles:
+        parts.append(" and ".join(outcome.missing_roles))
     more = rule.min_approvers - outcome.approvers - len(outcome.missing_roles)
     if more > 0:
         parts.append(f"{more} more approver{'s' if more > 1 else ''}")

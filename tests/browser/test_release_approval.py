@@ -96,3 +96,21 @@ def test_the_requester_finds_no_approve_button(browser, release, make_user):
     assert browser.find_all("#approve") == []
     assert "You requested this release" in browser.text
     browser.shot("requester-view")
+
+
+def test_the_validator_overrides_an_inconclusive_gate_first(browser, credit_model_version, make_user, unit):
+    requester = make_user(roles.DATA_SCIENTIST, [unit], username="dana.scientist")
+    release = record_gate_verdict(
+        release_request(model_version=credit_model_version, environment="production", actor=requester), "inconclusive"
+    )
+    make_user(roles.MODEL_RISK_VALIDATOR, [unit], username="vera.validator")
+    browser.login("vera.validator")
+    browser.get(f"/admin/governance/releaserequest/{release.pk}/review/")
+    assert browser.wait_for("#still-needs").text == ("Still needs: an override of the inconclusive gate by a Model Risk "
+                                                        "Validator; Compliance Officer and Model Risk Validator")
+    assert browser.find_all("#approve") == []  # the override comes first
+    browser.shot("validator-inconclusive")
+    decide(browser, release, roles.MODEL_RISK_VALIDATOR, decision="override")
+    decide(browser, release, roles.MODEL_RISK_VALIDATOR, decision="approve")
+    assert browser.find("#still-needs").text == "Still needs: Compliance Officer"
+    browser.shot("validator-after-override-and-approval")
