@@ -208,7 +208,8 @@ def _limit(limit):
 
 def _table(headers, rows, *, table_id=""):
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows))
+    cells = (format_html_join("", "<td>{}</td>", ((c,) for c in row)) for row in rows)
+    body = format_html_join("", "<tr>{}</tr>", ((c,) for c in cells))
     return format_html('<table id="{}"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body)
 
 

@@ -15,7 +15,6 @@ from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from config.errors import DomainError, refusal_text
@@ -135,7 +134,8 @@ class ReleaseRequestAdmin(LedgerHistory, admin.ModelAdmin):
             path("<int:pk>/override/", wrap(self.decide_view), {"decision": Decision.OVERRIDE},
                  name="governance_releaserequest_override"),
             path("<int:pk>/revoke/", wrap(self.revoke_view), name="governance_releaserequest_revoke"),
-            path("<int:pk>/attestation.json", wrap(self.attestation_view), name="governance_releaserequest_attestation"),
+            path("<int:pk>/attestation.json", wrap(self.attestation_view),
+                 name="governance_releaserequest_attestation"),
             *super().get_urls(),
         ]
 
@@ -255,7 +255,8 @@ class ReleaseRequestAdmin(LedgerHistory, admin.ModelAdmin):
             consequences.append(f"As {role}: {then}")
         refusal = None if roles else "This decision is not open to you now (already decided, or not yours to make)."
         return self._confirm(
-            request, release, action=decision, heading=f"{DECISION_WORDS[decision][0]} release request {release.pk}?",
+            request, release, action=decision,
+            heading=f"{DECISION_WORDS[decision][1].capitalize()} release request {release.pk}?",
             consequences=[f"You {verb} release request {release.pk} ({release.model_version} → "
                           f"{release.environment}). Your decision and justification are recorded in the ledger "
                           "and cannot be withdrawn.", *consequences],
