@@ -116,6 +116,7 @@ ANONYMOUS_USER_NAME = None  # guardian: no anonymous object permissions
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["config.formats"]  # ISO 8601 with seconds, UTC, on every page
 USE_I18N = True
 USE_TZ = True
 
@@ -220,6 +221,8 @@ CUSTOS_SIGNING_KEY_FILE = env.str("CUSTOS_SIGNING_KEY_FILE", default="")
 # Where signed checkpoints are exported (the anchor outside the database).
 # Which ledger entries a reader may see in the API and the admin: those about their business units.
 CUSTOS_LEDGER_READ_SCOPE = "governance.selectors.ledger.scope_entries"
+# "Everything about" a subject, for evidence bundles (ledger export --related, the admin's export).
+CUSTOS_LEDGER_RELATED_SUBJECTS = "governance.selectors.ledger.related_subjects"
 CUSTOS_CHECKPOINT_DIR = env.str("CUSTOS_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
 # Origin line of checkpoints (C2SP tlog-checkpoint): a unique name for this log.
 CUSTOS_LOG_ORIGIN = env.str("CUSTOS_LOG_ORIGIN", default="custos.local/ledger")

@@ -34,6 +34,18 @@ class Verdict(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
+# A verdict as a person reads it, and its tone (how the admin colours it). A check that could not
+# run (nothing to compare with) is *not applicable*: neither passed nor failed.
+VERDICT_LABELS = {
+    "passed": "Passed",
+    "failed": "Failed",
+    "inconclusive": "Inconclusive: a person must decide",
+    "error": "Could not be computed (error)",
+    "not_applicable": "Not applicable",
+}
+VERDICT_TONES = {"passed": "good", "failed": "bad", "inconclusive": "warn", "error": "bad", "not_applicable": "none"}
+
+
 PASSED, FAILED, INCONCLUSIVE, ERROR, NOT_APPLICABLE = (
     Verdict.PASSED, Verdict.FAILED, Verdict.INCONCLUSIVE, Verdict.ERROR, Verdict.NOT_APPLICABLE,
 )

@@ -21,6 +21,7 @@ from ..models import BusinessUnit, ServiceToken
 from ..models.access import UNIT_ACCESS_PERM
 from ..rules.kinds import GovernanceKind
 from ..rules.roles import PIPELINE, ROLE_PERMISSIONS, ROLES
+from ..selectors.access import users_with_unit_access
 from .guards import require
 
 # Administering units, people and tokens: superusers (who hold every permission).
@@ -46,6 +47,8 @@ def business_unit_create(*, name: str, slug: str, description: str = "", actor=N
 def business_unit_grant(*, unit: BusinessUnit, user, actor=None) -> None:
     """Give USER access to UNIT and everything in it (their role decides what they may do there)."""
     require(actor, ADMINISTER, what="change business units, people and tokens")
+    if users_with_unit_access(unit).filter(pk=user.pk).exists():
+        raise ValidationError(f"{user.get_username()} already has access to {unit.slug}.")
     assign_perm(UNIT_ACCESS_PERM, user, unit)
     ledger_append(
         kind=GovernanceKind.UNIT_GRANTED,
@@ -59,6 +62,8 @@ def business_unit_grant(*, unit: BusinessUnit, user, actor=None) -> None:
 def business_unit_revoke(*, unit: BusinessUnit, user, actor=None) -> None:
     """Take away USER's access to UNIT."""
     require(actor, ADMINISTER, what="change business units, people and tokens")
+    if not users_with_unit_access(unit).filter(pk=user.pk).exists():
+        raise ValidationError(f"{user.get_username()} has no access to {unit.slug}.")
     remove_perm(UNIT_ACCESS_PERM, user, unit)
     ledger_append(
         kind=GovernanceKind.UNIT_REVOKED,

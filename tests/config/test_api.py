@@ -244,3 +244,11 @@ def test_json_depth_and_nul_check_agree_with_the_recursive_definitions(value, as
     text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
     assert config_parsers.json_depth(text) == _depth(value)
     assert config_parsers.holds_nul(value) == _nul(value)
+
+
+def test_the_api_root_points_to_the_docs(client):
+    response = client.get("/api/v1/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["docs"].endswith("/api/v1/docs/") and body["schema"].endswith("/api/v1/schema/")
+    assert client.get(body["docs"].replace("http://testserver", "")).status_code == 200
