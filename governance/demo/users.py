@@ -29,10 +29,10 @@ DEMO_USERS = [
     ("vera.validator", roles.MODEL_RISK_VALIDATOR, ["retail-credit"], False),
     ("olga.officer", roles.COMPLIANCE_OFFICER, ["people-analytics"], False),
     ("aude.auditor", roles.AUDITOR, [], False),
-    ("pipeline.credit", roles.PIPELINE, ["retail-credit"], False),
     # Two Data Protection Officers: an erasure plan is approved by a second officer.
     ("dora.dpo", roles.DATA_PROTECTION_OFFICER, [], False),
     ("piet.privacy", roles.DATA_PROTECTION_OFFICER, [], False),
+    ("pipeline.credit", roles.PIPELINE, ["retail-credit"], False),
 ]
 
 

@@ -84,7 +84,9 @@ class Command(CustosCommand):
                 secret = f"service account: manage.py tokens create {username} --name demo"
             else:
                 secret = password or "unchanged"
-            shown = ", ".join(units) or ("every unit" if role in ("superuser", *roles.GLOBAL_READ_ROLES) else "none")
+            shown = ", ".join(units) or ("every unit" if role in ("superuser", *roles.GLOBAL_READ_ROLES)
+                                         else "every unit (erasure)" if role == roles.DATA_PROTECTION_OFFICER
+                                         else "none")
             write(f"  {username:18} {role:22} {shown:22} {secret}")
         if any(p is None for u, r, _, p in credentials if r != roles.PIPELINE):
             write("Passwords are shown once, when an account is created: "
