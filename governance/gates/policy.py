@@ -18,6 +18,8 @@ from enum import StrEnum
 
 from audit.canonical import canonical_json
 
+from ..rules.limits import quoted_list
+
 SCHEMA_ID = "custos.gate-policy/1"
 
 # The largest integer a policy may hold: RFC 8785 canonical JSON (the digest) represents
@@ -466,10 +468,10 @@ def judge_fairness(figures: dict, policy: dict) -> list[dict]:
         if small:
             blockers.append(
                 "groups smaller than the minimum size "
-                f"{fairness['min_group_size']}: " + ", ".join(f"{g['group']} ({g['count']})" for g in small)
+                f"{fairness['min_group_size']}: " + quoted_list(f"{g['group']} ({g['count']})" for g in small)
             )
         if feature.get("empty_groups"):
-            blockers.append("empty intersections: " + ", ".join(feature["empty_groups"]))
+            blockers.append("empty intersections: " + quoted_list(feature["empty_groups"]))
         if len(feature["groups"]) < 2:
             blockers.append("fewer than two groups are present")
         for metric, limit in sorted(fairness["metrics"].items()):
