@@ -23,13 +23,30 @@ from ..services.releases import release_decide, release_request, release_revoke
 # --- output -----------------------------------------------------------------------------------
 
 
+# Who reads the approval records behind a release (their written justifications): not the
+# Pipeline role, which reads releases and attestations (the attestation carries only the hash).
+READ_APPROVALS_PERM = "governance.view_approval"
+
+
 class ReleaseApprovalSerializer(serializers.Serializer):
     approver = serializers.CharField(source="approver.username")
     role = serializers.CharField()
     decision = serializers.CharField()
-    justification = serializers.CharField()
+    justification = serializers.CharField(
+        required=False, help_text="The approver's written reason; absent for callers without "
+        "`governance.view_approval` (pipelines).")
     decided_at = serializers.DateTimeField()
     ledger_seq = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("reads_approvals", False):
+            data.pop("justification", None)
+        return data
+
+
+def _context(request) -> dict:
+    return {"reads_approvals": request.user.has_perm(READ_APPROVALS_PERM)}
 
 
 class ReleaseSerializer(serializers.Serializer):
@@ -94,7 +111,7 @@ class ReleaseListView(APIView):
         ).prefetch_related("approvals__approver")
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(ReleaseSerializer(page, many=True).data)
+        return paginator.get_paginated_response(ReleaseSerializer(page, many=True, context=_context(request)).data)
 
     @extend_schema(
         operation_id="releases_request",
@@ -114,7 +131,8 @@ class ReleaseListView(APIView):
                     user=request.user, model=d["model"], version=d["version"], business_unit=d.get("business_unit")
                 )
             release = release_request(model_version=mv, environment=d["environment"], actor=request.user)
-            return Response(ReleaseSerializer(release_get(user=request.user, pk=release.pk)).data, status=201)
+            release = release_get(user=request.user, pk=release.pk)
+            return Response(ReleaseSerializer(release, context=_context(request)).data, status=201)
 
         return idempotent(request, "releases.request", act)
 
@@ -124,7 +142,7 @@ class ReleaseDetailView(APIView):
 
     @extend_schema(operation_id="releases_read", responses=ReleaseSerializer)
     def get(self, request, pk):
-        return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
+        return Response(ReleaseSerializer(release_get(user=request.user, pk=pk), context=_context(request)).data)
 
 
 class ReleaseDecisionView(APIView):
@@ -148,7 +166,7 @@ class ReleaseDecisionView(APIView):
             data = self.ReleaseDecisionInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             release_decide(release=release, actor=request.user, **data.validated_data)
-            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
+            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk), context=_context(request)).data)
 
         return idempotent(request, f"releases.decide:{pk}", act)
 
@@ -171,7 +189,7 @@ class ReleaseRevokeView(APIView):
             data = self.ReleaseRevokeInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             release_revoke(release=release, actor=request.user, **data.validated_data)
-            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
+            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk), context=_context(request)).data)
 
         return idempotent(request, f"releases.revoke:{pk}", act)
 
