@@ -152,7 +152,7 @@ REST_FRAMEWORK = {
         "user": env.str("CUSTOS_THROTTLE_USER", default="6000/min"),
     },
     "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.ProblemAutoSchema",  # documents each operation's problem responses
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

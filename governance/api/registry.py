@@ -108,7 +108,7 @@ def _get(queryset, pk):
 class DatasetVersionOutput(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset.name")
     business_unit = serializers.CharField(source="dataset.business_unit.slug")
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = DatasetVersion
@@ -374,7 +374,7 @@ class CodeVersionListCreateView(generics.ListAPIView):
 
 class ModelOutput(serializers.ModelSerializer):
     business_unit = serializers.CharField(source="business_unit.slug")
-    owner = serializers.CharField(source="owner.username", default=None)
+    owner = serializers.CharField(source="owner.username", default=None, allow_null=True)
 
     class Meta:
         model = MLModel

@@ -5,7 +5,8 @@ decisions 403, another unit's release is 404. POSTs honour ``Idempotency-Key``.
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -85,9 +86,13 @@ class ReleaseSerializer(serializers.Serializer):
 class ReleaseListView(APIView):
     """Release requests of the caller's business units (newest first), and asking for a new one."""
 
+    pagination_class = Pagination  # the schema documents the list as the paginated page it is
+    problem_codes = (404, 422)  # no such model version; an Idempotency-Key reused for another request
+
     class ReleaseRequestInputSerializer(serializers.Serializer):
-        model_version = serializers.IntegerField(required=False, help_text="Id of the model version.")
-        model = serializers.CharField(required=False, help_text="Model name (with `version`).")
+        model_version = serializers.IntegerField(required=False, min_value=1,
+                                                 help_text="Id of the model version (or give `model` and `version`).")
+        model = serializers.CharField(required=False, help_text="Model name (with `version`, instead of `model_version`).")
         version = serializers.CharField(required=False)
         business_unit = serializers.SlugField(required=False, help_text="Unit slug, if the model name is ambiguous.")
         environment = serializers.ChoiceField(choices=Environment.values)
@@ -117,6 +122,12 @@ class ReleaseListView(APIView):
         operation_id="releases_request",
         parameters=[IDEMPOTENCY_PARAMETER],
         request=ReleaseRequestInputSerializer,
+        examples=[
+            OpenApiExample("By model name and version", request_only=True,
+                           value={"model": "credit-scoring", "version": "1.4.0", "environment": "production"}),
+            OpenApiExample("By model version id", request_only=True,
+                           value={"model_version": 7, "environment": "staging"}),
+        ],
         responses={201: ReleaseSerializer, 409: OpenApiResponse(description="Already open or approved")},
     )
     def post(self, request):
@@ -148,6 +159,8 @@ class ReleaseDetailView(APIView):
 class ReleaseDecisionView(APIView):
     """Approve, reject, or override an inconclusive gate, with a written justification."""
 
+    problem_codes = (422,)  # an Idempotency-Key reused for another request
+
     class ReleaseDecisionInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=[d.value for d in Decision])
         role = serializers.CharField(help_text="The role you act in, e.g. 'Model Risk Validator'.")
@@ -174,6 +187,8 @@ class ReleaseDecisionView(APIView):
 class ReleaseRevokeView(APIView):
     """Revoke an approved release, with a written justification."""
 
+    problem_codes = (422,)  # an Idempotency-Key reused for another request
+
     class ReleaseRevokeInputSerializer(serializers.Serializer):
         justification = serializers.CharField(min_length=JUSTIFICATION_MIN_LENGTH)
 
@@ -197,7 +212,8 @@ class ReleaseRevokeView(APIView):
 class ReleaseAttestationView(APIView):
     """The signed attestation of an approved release, as a bare DSSE envelope (save it to a file)."""
 
-    @extend_schema(operation_id="releases_attestation", responses={200: OpenApiResponse(description="DSSE envelope")})
+    @extend_schema(operation_id="releases_attestation",
+                   responses={200: OpenApiResponse(response=OpenApiTypes.OBJECT, description="DSSE envelope")})
     def get(self, request, pk):
         release = release_get(user=request.user, pk=pk)
         if not release.attestation:
@@ -207,6 +223,8 @@ class ReleaseAttestationView(APIView):
 
 class ReleaseStatusView(APIView):
     """Is this exact model version approved for this environment? With the attestation if so."""
+
+    problem_codes = (404,)  # no such model version in the caller's units
 
     class ReleaseStatusSerializer(serializers.Serializer):
         approved = serializers.BooleanField()

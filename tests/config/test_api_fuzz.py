@@ -1,0 +1,95 @@
+"""Schema-driven fuzzing of every API operation (schemathesis), as a pipeline and as a person.
+
+Every operation of the OpenAPI schema is called with cases generated from the schema itself, once
+with a pipeline's bearer token and once with a person's session (CSRF enforced, as a browser
+sends it). No answer may be a server error, and every answer must be one the schema describes:
+its status, its content type and its body. The run is bounded (a fixed number of cases per
+operation, derandomised, no shrinking) so that it takes about a minute.
+"""
+
+import collections
+import os
+import time
+
+import pytest
+from django.core.wsgi import get_wsgi_application
+from django.test import Client
+from hypothesis import HealthCheck, Phase, given, settings
+
+from governance.rules import roles
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis.checks import not_a_server_error  # noqa: E402  (after the skip: a test dependency)
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
+
+CASES_PER_OPERATION = int(os.environ.get("CUSTOS_FUZZ_CASES", "12"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture
+def api_schema(db):
+    return schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
+
+
+@pytest.fixture
+def records(unit, credit_model_version, gate_policy):
+    """Something to find: a model, its version and training data, a gate policy."""
+    return credit_model_version
+
+
+def _session_headers(user):
+    client = Client(enforce_csrf_checks=True)
+    client.get("/admin/login/")
+    assert client.login(username=user.username, password="correct-horse-battery")
+    csrf, session = client.cookies["csrftoken"].value, client.cookies["sessionid"].value
+    return {"X-CSRFToken": csrf}, {"csrftoken": csrf, "sessionid": session}
+
+
+def _fuzz(api_schema, headers, cookies=None):
+    failures, started, statuses = {}, time.monotonic(), collections.Counter()
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+
+        @settings(max_examples=CASES_PER_OPERATION, deadline=None, database=None, derandomize=True,
+                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def call(case):
+            response = case.call(headers=headers, cookies=cookies)
+            statuses[(operation.method.upper(), operation.path, response.status_code)] += 1
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except (Exception, BaseExceptionGroup) as exc:  # every operation's findings, not the first only
+                failures.setdefault(f"{operation.method.upper()} {operation.path}", str(exc)[:1500])
+
+        call()
+    return failures, statuses, time.monotonic() - started
+
+
+def _assert_reached(statuses, seconds):
+    """The run was a real one: authenticated (answers other than 401/403 where it may read), and
+    within its time."""
+    by_operation = collections.defaultdict(set)
+    for (method, path, status), _ in statuses.items():
+        by_operation[(method, path)].add(status)
+    assert len(by_operation) >= 30, sorted(by_operation)
+    read = [op for op, codes in by_operation.items() if op[0] == "GET" and codes & {200, 400, 404}]
+    assert len(read) >= 20, dict(by_operation)
+    assert seconds < 150
+
+
+def test_fuzz_as_a_pipeline(api_schema, records, pipeline_token):
+    failures, statuses, seconds = _fuzz(api_schema, {"Authorization": f"Bearer {pipeline_token[1]}"})
+    assert not failures, "\n\n".join(f"{op}: {text}" for op, text in failures.items())
+    _assert_reached(statuses, seconds)
+
+
+def test_fuzz_as_a_person_with_a_session(api_schema, records, make_user, unit):
+    failures, statuses, seconds = _fuzz(api_schema, *_session_headers(make_user(roles.DATA_SCIENTIST, [unit])))
+    assert not failures, "\n\n".join(f"{op}: {text}" for op, text in failures.items())
+    _assert_reached(statuses, seconds)
