@@ -38,9 +38,27 @@ def api_schema(db):
 
 
 @pytest.fixture
-def records(unit, credit_model_version, gate_policy):
-    """Something to find: a model, its version and training data, a gate policy."""
-    return credit_model_version
+def records(unit, credit_model_version, gate_policy, make_user):
+    """Something to find, by the id of each kind of record a path names: a model, its version,
+    training run and data, a gate policy and run, a release, a ledger entry."""
+    from audit.models import LedgerEntry
+    from governance.models import GateRun, TrainingRun
+    from governance.services.releases import release_request
+
+    mv = credit_model_version
+    release = release_request(model_version=mv, environment="production", actor=make_user(roles.DATA_SCIENTIST, [unit]))
+    dataset_version = TrainingRun.objects.get(model_version=mv).inputs.get().dataset_version
+    return {
+        "/api/v1/dataset-versions/": dataset_version.pk,
+        "/api/v1/datasets/": dataset_version.dataset_id,
+        "/api/v1/gates/policies/": gate_policy.pk,
+        "/api/v1/gates/runs/": getattr(GateRun.objects.first(), "pk", 1),
+        "/api/v1/ledger/entries/": LedgerEntry.objects.order_by("seq").values_list("seq", flat=True).first() or 0,
+        "/api/v1/model-versions/": mv.pk,
+        "/api/v1/models/": mv.model_id,
+        "/api/v1/releases/": release.pk,
+        "/api/v1/training-runs/": TrainingRun.objects.get(model_version=mv).pk,
+    }
 
 
 def _session_headers(user):
@@ -51,24 +69,38 @@ def _session_headers(user):
     return {"X-CSRFToken": csrf}, {"csrftoken": csrf, "sessionid": session}
 
 
-def _fuzz(api_schema, headers, cookies=None):
+def _strategies(operation, records):
+    """Cases of OPERATION: wholly generated and, where its path names a record, about a record
+    that exists (so that the view's own checks run, not only its 404)."""
+    yield operation.as_strategy()
+    for prefix, pk in records.items():
+        if operation.path.startswith(prefix) and "{" in operation.path:
+            name = operation.path[len(prefix):].split("}")[0].lstrip("{")
+            yield operation.as_strategy(path_parameters={name: pk})
+
+
+def _fuzz(api_schema, records, headers, cookies=None):
     failures, started, statuses = {}, time.monotonic(), collections.Counter()
     for result in api_schema.get_all_operations():
         operation = result.ok()
-
-        @settings(max_examples=CASES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def call(case):
-            response = case.call(headers=headers, cookies=cookies)
-            statuses[(operation.method.upper(), operation.path, response.status_code)] += 1
-            try:
-                case.validate_response(response, checks=CHECKS)
-            except (Exception, BaseExceptionGroup) as exc:  # every operation's findings, not the first only
-                failures.setdefault(f"{operation.method.upper()} {operation.path}", str(exc)[:1500])
-
-        call()
+        for strategy in _strategies(operation, records):
+            _fuzz_operation(operation, strategy, headers, cookies, failures, statuses)
     return failures, statuses, time.monotonic() - started
+
+
+def _fuzz_operation(operation, strategy, headers, cookies, failures, statuses):
+    @settings(max_examples=CASES_PER_OPERATION, deadline=None, database=None, derandomize=True,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def call(case):
+        response = case.call(headers=headers, cookies=cookies)
+        statuses[(operation.method.upper(), operation.path, response.status_code)] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (Exception, BaseExceptionGroup) as exc:  # every operation's findings, not the first only
+            failures.setdefault(f"{operation.method.upper()} {operation.path}", str(exc)[:1500])
+
+    call()
 
 
 def _assert_reached(statuses, seconds):
@@ -84,12 +116,12 @@ def _assert_reached(statuses, seconds):
 
 
 def test_fuzz_as_a_pipeline(api_schema, records, pipeline_token):
-    failures, statuses, seconds = _fuzz(api_schema, {"Authorization": f"Bearer {pipeline_token[1]}"})
+    failures, statuses, seconds = _fuzz(api_schema, records, {"Authorization": f"Bearer {pipeline_token[1]}"})
     assert not failures, "\n\n".join(f"{op}: {text}" for op, text in failures.items())
     _assert_reached(statuses, seconds)
 
 
 def test_fuzz_as_a_person_with_a_session(api_schema, records, make_user, unit):
-    failures, statuses, seconds = _fuzz(api_schema, *_session_headers(make_user(roles.DATA_SCIENTIST, [unit])))
+    failures, statuses, seconds = _fuzz(api_schema, records, *_session_headers(make_user(roles.DATA_SCIENTIST, [unit])))
     assert not failures, "\n\n".join(f"{op}: {text}" for op, text in failures.items())
     _assert_reached(statuses, seconds)
