@@ -47,6 +47,7 @@ PROBLEM_DESCRIPTIONS = {
     404: "No such object in the caller's business units (or no such page of a list).",
     406: "The Accept header asks for a media type the API does not serve (it serves JSON).",
     409: "Conflicts with the state of things.",
+    411: "A request body sent in chunks (send it with Content-Length).",
     413: "Larger than the configured limit.",
     415: "Unsupported media type.",
     422: "The Idempotency-Key was used for a different request.",

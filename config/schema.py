@@ -15,16 +15,16 @@ class ProblemAutoSchema(AutoSchema):
 
     Every operation may be refused as 400 (a bad query or body), 401, 403 (a permission, or a
     session's CSRF check), 406 and 429; one with path parameters or a paginated list also 404;
-    a POST also 409, 413 and 415. A view names further codes in ``problem_codes`` (a view that
-    honours Idempotency-Key: 422). A code an ``extend_schema`` gives without a body gets the
-    problem document's (its description kept)."""
+    a POST also 409, 411 (a chunked body), 413 and 415. A view names further codes in
+    ``problem_codes`` (one that honours Idempotency-Key: 422). A code an ``extend_schema`` gives
+    without a body gets the problem document's (its description kept)."""
 
     def problem_codes(self) -> set[int]:
         codes = {400, 401, 403, 406, 429, *getattr(self.view, "problem_codes", ())}
         if "{" in self.path or self._get_paginator() is not None:
             codes.add(404)
         if self.method == "POST":
-            codes |= {409, 413, 415}
+            codes |= {409, 411, 413, 415}
         return codes
 
     def _get_response_bodies(self, direction="response"):

@@ -52,6 +52,7 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RefuseNulInQueryMiddleware",  # PostgreSQL cannot filter by NUL: 400, not 500
+    "config.middleware.RefuseChunkedBodyMiddleware",  # Django reads no chunked body: 411, not an empty one
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

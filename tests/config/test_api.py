@@ -269,3 +269,14 @@ def test_json_depth_and_nul_check_agree_with_the_recursive_definitions(value, as
     text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
     assert config_parsers.json_depth(text) == _depth(value)
     assert config_parsers.holds_nul(value) == _nul(value)
+
+
+def test_a_chunked_body_is_411_not_an_empty_body(token_client, unit):
+    """Django reads a body only up to its Content-Length: a chunked one arrived empty and was
+    answered "field required". A buffering proxy sends the length; without one, say so."""
+    response = token_client.post("/api/v1/datasets", {"business_unit": unit.slug, "name": "d"}, format="json",
+                                 HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411 and response["Content-Type"] == "application/problem+json"
+    assert "Content-Length" in response.json()["detail"]
+    assert token_client.post("/api/v1/datasets", {"business_unit": unit.slug, "name": "d"},
+                             format="json").status_code == 201
