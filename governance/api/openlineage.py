@@ -25,7 +25,8 @@ def event_unit(user, namespace):
     )
 
 
-ACCEPTED = inline_serializer("OpenLineageAccepted", {"id": serializers.IntegerField(), "created": serializers.BooleanField()})
+ACCEPTED = inline_serializer("OpenLineageAccepted",
+                             {"id": serializers.IntegerField(), "created": serializers.BooleanField()})
 
 
 class OpenLineageView(APIView):

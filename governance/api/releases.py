@@ -92,7 +92,8 @@ class ReleaseListView(APIView):
     class ReleaseRequestInputSerializer(serializers.Serializer):
         model_version = serializers.IntegerField(required=False, min_value=1,
                                                  help_text="Id of the model version (or give `model` and `version`).")
-        model = serializers.CharField(required=False, help_text="Model name (with `version`, instead of `model_version`).")
+        model = serializers.CharField(required=False,
+                                      help_text="Model name (with `version`, instead of `model_version`).")
         version = serializers.CharField(required=False)
         business_unit = serializers.SlugField(required=False, help_text="Unit slug, if the model name is ambiguous.")
         environment = serializers.ChoiceField(choices=Environment.values)

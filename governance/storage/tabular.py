@@ -51,10 +51,14 @@ def _csv_header_width(source) -> int:
         return 0  # the reader below names what is wrong
 
 
+def _check_width(columns: int):
+    if columns > SNAPSHOT_MAX_COLUMNS:
+        raise SnapshotInvalid(f"The snapshot has {columns:,} columns; at most {SNAPSHOT_MAX_COLUMNS:,} are accepted.")
+
+
 def _batches_csv(source, subject_column, all_text):
     width = _csv_header_width(source)
-    if width > SNAPSHOT_MAX_COLUMNS:
-        raise SnapshotInvalid(f"The snapshot has {width:,} columns; at most {SNAPSHOT_MAX_COLUMNS:,} are accepted.")
+    _check_width(width)
     convert = pacsv.ConvertOptions(
         column_types={subject_column: pa.string()} if subject_column and not all_text else None,
         strings_can_be_null=False,
@@ -77,8 +81,7 @@ def _check_declared(schema, declared):
     # Linear in the number of columns (a quadratic check of 30,000 columns outlasted a worker's
     # timeout), and bounded by SNAPSHOT_MAX_COLUMNS before anything else looks at them.
     names = schema.names  # pyarrow builds this list anew at every access: once
-    if len(names) > SNAPSHOT_MAX_COLUMNS:
-        raise SnapshotInvalid(f"The snapshot has {len(names):,} columns; at most {SNAPSHOT_MAX_COLUMNS:,} are accepted.")
+    _check_width(len(names))
     if any("\x00" in n for n in names):
         raise SnapshotInvalid("A column name contains a NUL character.")
     # A repeated name makes a declared column ambiguous (and Arrow's index lookup answers -1,

@@ -26,8 +26,8 @@ def test_the_schema_says_what_the_server_does(client, make_user):
     listed = schema["paths"]["/api/v1/releases"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert listed == {"$ref": "#/components/schemas/PaginatedReleaseList"}  # was a bare array
     assert {"count", "next", "previous", "results"} <= set(components["PaginatedReleaseList"]["properties"])
-    for component, field in (("ModelOutput", "owner"), ("GatePolicyOutput", "created_by"), ("GateRunOutput", "submitted_by"),
-                             ("DatasetVersionOutput", "created_by")):
+    for component, field in (("ModelOutput", "owner"), ("GatePolicyOutput", "created_by"),
+                             ("GateRunOutput", "submitted_by"), ("DatasetVersionOutput", "created_by")):
         assert components[component]["properties"][field].get("nullable") is True, (component, field)
     request = schema["paths"]["/api/v1/releases"]["post"]["requestBody"]["content"]["application/json"]
     for example in request["examples"].values():  # a request that works: either field, never both

@@ -4,7 +4,7 @@ Every operation of the OpenAPI schema is called with cases generated from the sc
 with a pipeline's bearer token and once with a person's session (CSRF enforced, as a browser
 sends it). No answer may be a server error, and every answer must be one the schema describes:
 its status, its content type and its body. The run is bounded (a fixed number of cases per
-operation, derandomised, no shrinking) so that it takes about a minute.
+operation, derandomised, no shrinking) so that both take about a minute together.
 """
 
 import collections
@@ -12,19 +12,21 @@ import os
 import time
 
 import pytest
+import schemathesis
 from django.core.wsgi import get_wsgi_application
 from django.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
-
-from governance.rules import roles
-
-schemathesis = pytest.importorskip("schemathesis")
-from schemathesis.checks import not_a_server_error  # noqa: E402  (after the skip: a test dependency)
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+
+from audit.models import LedgerEntry
+from governance.models import GateRun, TrainingRun
+from governance.rules import roles
+from governance.services.releases import release_request
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 
@@ -41,10 +43,6 @@ def api_schema(db):
 def records(unit, credit_model_version, gate_policy, make_user):
     """Something to find, by the id of each kind of record a path names: a model, its version,
     training run and data, a gate policy and run, a release, a ledger entry."""
-    from audit.models import LedgerEntry
-    from governance.models import GateRun, TrainingRun
-    from governance.services.releases import release_request
-
     mv = credit_model_version
     release = release_request(model_version=mv, environment="production", actor=make_user(roles.DATA_SCIENTIST, [unit]))
     dataset_version = TrainingRun.objects.get(model_version=mv).inputs.get().dataset_version
@@ -112,7 +110,7 @@ def _assert_reached(statuses, seconds):
     assert len(by_operation) >= 30, sorted(by_operation)
     read = [op for op, codes in by_operation.items() if op[0] == "GET" and codes & {200, 400, 404}]
     assert len(read) >= 20, dict(by_operation)
-    assert seconds < 150
+    assert seconds < 240  # about 35 s on an idle 2-core machine
 
 
 def test_fuzz_as_a_pipeline(api_schema, records, pipeline_token):
@@ -122,6 +120,7 @@ def test_fuzz_as_a_pipeline(api_schema, records, pipeline_token):
 
 
 def test_fuzz_as_a_person_with_a_session(api_schema, records, make_user, unit):
-    failures, statuses, seconds = _fuzz(api_schema, records, *_session_headers(make_user(roles.DATA_SCIENTIST, [unit])))
+    person = make_user(roles.DATA_SCIENTIST, [unit])
+    failures, statuses, seconds = _fuzz(api_schema, records, *_session_headers(person))
     assert not failures, "\n\n".join(f"{op}: {text}" for op, text in failures.items())
     _assert_reached(statuses, seconds)
