@@ -13,8 +13,11 @@ import time
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.test import Client
+from django.db import close_old_connections
+from django.middleware.csrf import get_token
+from django.test import Client, RequestFactory
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -35,8 +38,22 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def api_schema(db):
-    return schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
+def wsgi_app(db):
+    """The WSGI application, in this process and on the test database. As Django's test client
+    does, it keeps the connection open across requests: its handler closes it at each request's
+    end, which on PostgreSQL ends the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_schema(wsgi_app):
+    return schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", wsgi_app)
 
 
 @pytest.fixture
@@ -60,11 +77,15 @@ def records(unit, credit_model_version, gate_policy, make_user):
 
 
 def _session_headers(user):
-    client = Client(enforce_csrf_checks=True)
-    client.get("/admin/login/")
+    """(headers, cookies) of USER's browser: a session, a CSRF cookie and the token a page gave it.
+    No request is made for them (the test client's requests would restore the connection closing
+    that ``wsgi_app`` turns off)."""
+    client = Client()
     assert client.login(username=user.username, password="correct-horse-battery")
-    csrf, session = client.cookies["csrftoken"].value, client.cookies["sessionid"].value
-    return {"X-CSRFToken": csrf}, {"csrftoken": csrf, "sessionid": session}
+    page = RequestFactory().get("/admin/")
+    token = get_token(page)
+    cookies = {"csrftoken": page.META["CSRF_COOKIE"], "sessionid": client.cookies["sessionid"].value}
+    return {"X-CSRFToken": token}, cookies
 
 
 def _strategies(operation, records):
@@ -102,14 +123,16 @@ def _fuzz_operation(operation, strategy, headers, cookies, failures, statuses):
 
 
 def _assert_reached(statuses, seconds):
-    """The run was a real one: authenticated (answers other than 401/403 where it may read), and
-    within its time."""
+    """The run was a real one: authenticated (answers other than 401/403 where it may read and
+    write), and within its time."""
     by_operation = collections.defaultdict(set)
     for (method, path, status), _ in statuses.items():
         by_operation[(method, path)].add(status)
     assert len(by_operation) >= 30, sorted(by_operation)
     read = [op for op, codes in by_operation.items() if op[0] == "GET" and codes & {200, 400, 404}]
     assert len(read) >= 20, dict(by_operation)
+    written = [op for op, codes in by_operation.items() if op[0] == "POST" and codes - {401, 403}]
+    assert len(written) >= 8, dict(by_operation)  # past authentication and, for a session, CSRF
     assert seconds < 240  # about 35 s on an idle 2-core machine
 
 
