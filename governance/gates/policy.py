@@ -354,7 +354,7 @@ def policy_parse(document) -> dict:
         for inter in fairness["intersections"]:
             unknown = [c for c in inter if c not in names]
             if unknown:
-                problems.append(f"fairness/intersections: {', '.join(unknown)} not among sensitive_features.")
+                problems.append(f"fairness/intersections: {quoted_list(unknown)} not among sensitive_features.")
     for metric, limit in fairness["metrics"].items():
         if "min" in limit and "max" in limit and limit["min"] > limit["max"]:
             problems.append(f"fairness/metrics/{metric}: min is above max.")
