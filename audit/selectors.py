@@ -49,6 +49,11 @@ def checkpoint_latest() -> Checkpoint | None:
     return Checkpoint.objects.order_by("-tree_size").first()
 
 
+def checkpoint_get(tree_size: int) -> Checkpoint | None:
+    """The signed checkpoint of TREE_SIZE, or None (a report names the checkpoint it stands on)."""
+    return Checkpoint.objects.filter(tree_size=tree_size).first()
+
+
 def key_list() -> list[dict]:
     """Every key the ledger declared, with its status (active, retired, revoked) and where it began."""
     keys, active, revoked = {}, None, {}
@@ -102,8 +107,9 @@ def evidence_bundle(*, checkpoint: Checkpoint, subject: str | None = None, subje
     if not wanted_subjects:
         items = [entry_evidence(e) for e in entries.iterator(chunk_size=2000)]
     else:
-        wanted = entries.filter(subject__in=wanted_subjects) | entries.filter(kind__in=KEY_KINDS)
-        items = [entry_evidence(e, tree_size=size) for e in wanted.order_by("seq")]
+        wanted = list((entries.filter(subject__in=wanted_subjects) | entries.filter(kind__in=KEY_KINDS)).order_by("seq"))
+        proofs = tree.inclusion_proofs(seqs=[e.seq for e in wanted], tree_size=size)
+        items = [{**entry_evidence(e), "inclusion_proof": [h.hex() for h in proofs[e.seq]]} for e in wanted]
     keys = []
     for entry in entries.filter(kind__in=[KEY_REGISTERED, KEY_ROTATED]):
         keys.append(entry.payload["verifier_key" if entry.kind == KEY_REGISTERED else "new_verifier_key"])

@@ -54,6 +54,31 @@ def inclusion_proof(*, seq: int, tree_size: int) -> list[bytes]:
     return merkle.inclusion_proof_from(lambda lv, ix: nodes[(lv, ix)], tree_size, seq)
 
 
+def inclusion_proofs(*, seqs, tree_size: int, chunk: int = 2000) -> dict[int, list[bytes]]:
+    """The inclusion proofs of every entry in SEQS in the tree of TREE_SIZE entries, {seq: proof}.
+
+    The same proofs as ``inclusion_proof``, with the stored nodes of CHUNK proofs fetched together
+    (an evidence bundle of thousands of entries took three queries per entry).
+    """
+    _check_size(tree_size)
+    seqs = sorted(set(seqs))
+    for seq in seqs:
+        if not 0 <= seq < tree_size:
+            raise ProofError(f"Entry {seq} is not in a tree of {tree_size} entries.")
+    proofs = {}
+    for start in range(0, len(seqs), chunk):
+        part = seqs[start:start + chunk]
+        required = {seq: merkle.required_nodes_inclusion(tree_size, seq) for seq in part}
+        wanted = set().union(*required.values()) if required else set()
+        nodes = {}
+        wanted_list = sorted(wanted)
+        for i in range(0, len(wanted_list), 900):  # stay under SQLite's bound-parameter limit
+            nodes.update(fetch_nodes(wanted_list[i:i + 900]))
+        for seq in part:
+            proofs[seq] = merkle.inclusion_proof_from(lambda lv, ix: nodes[(lv, ix)], tree_size, seq)
+    return proofs
+
+
 def consistency_proof(*, old_size: int, new_size: int) -> list[bytes]:
     """Return the consistency proof between the trees of OLD_SIZE and NEW_SIZE entries."""
     _check_size(new_size)

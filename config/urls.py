@@ -15,6 +15,8 @@ api_v1 = [
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("", include("audit.api.urls")),
     path("", include("governance.api.urls")),
+    path("", include("governance.monitoring.api")),
+    path("", include("reports.api.urls")),
 ]
 
 urlpatterns = [

@@ -16,14 +16,19 @@ class GovernanceConfig(AppConfig):
         from .templatetags.attention import register_panel
         from .demo import register_demo_step
         from .rules.kinds import GovernanceKind
+        from .selectors.releases import register_status_fact
         from .services.access import role_permissions_sync
         from .storage import load_secret_key
 
         register_kinds(GovernanceKind)
         register_panel("releases", template="admin/governance/releaserequest/attention_panel.html",
                        context="governance.templatetags.release_admin.release_attention", order=10)
+        register_panel("erasure", template="admin/governance/erasurerequest/attention_panel.html",
+                       context="governance.templatetags.erasure_admin.erasure_attention", order=20)
         for order, step in enumerate(("users_and_units", "registry_data", "gate_runs", "releases")):
             register_demo_step(f"governance.demo.steps.{step}", order=10 * (order + 1))
+        register_demo_step("governance.demo.erasure.erasure_requests", order=50)
+        register_status_fact("erasure_review", "governance.selectors.erasure.release_status_fact")
         post_migrate.connect(role_permissions_sync, dispatch_uid="custos.role_permissions_sync")
 
         # Without them every upload and subject lookup fails: say so as "storage_keys": "fail"

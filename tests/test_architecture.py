@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PURE = ["governance/rules", "governance/gates", "governance/storage", "governance/charts"]
+MONITORING_PURE = [f"governance/monitoring/{m}.py" for m in ("aggregates", "ingest", "statistics", "errors", "policy", "kinds")]
 PRODUCT = ["config", "audit", "governance", "reports"]
 ORM = ("django.db", "django.contrib.auth.models", "django.contrib.contenttypes.models", "guardian.models")
 
@@ -32,7 +33,7 @@ def _imports(tree):
             yield node, node.module
 
 
-@pytest.mark.parametrize("path", list(_sources(PURE)), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", list(_sources(PURE)) + [ROOT / p for p in MONITORING_PURE], ids=lambda p: str(p.relative_to(ROOT)))
 def test_pure_packages_import_no_orm(path):
     tree = ast.parse(path.read_text())
     found = [f"line {node.lineno}: {name}" for node, name in _imports(tree) if name.startswith(ORM)]
@@ -74,3 +75,24 @@ def test_function_local_imports_say_why():
             if not _explained(lines, node):
                 unexplained.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert not unexplained, "function-local imports without a comment saying why:\n" + "\n".join(unexplained)
+
+
+HEAVY = ("shap", "sklearn", "numpy", "pandas", "pyarrow", "xgboost", "lightgbm", "weasyprint", "celery")
+
+
+def test_a_started_django_has_not_imported_the_scientific_stack():
+    """Every manage.py command pays for what Django's start imports (benchmarks/bench_startup.py):
+    the engine, the storage and the PDFs import their heavy libraries where they work."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys, django\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.test'\n"
+        "django.setup()\n"
+        "from django.urls import resolve; resolve('/admin/')\n"  # the admin and every URL conf
+        "from django.core.management import call_command; call_command('check', verbosity=0)\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

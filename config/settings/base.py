@@ -45,6 +45,7 @@ LOCAL_APPS = [
     "config.idempotency",
     "audit",
     "governance",
+    "governance.monitoring",
     "reports",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -189,6 +190,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Seconds after which a gate run still queued or running is ended as an error (a lost worker).
 CUSTOS_GATE_RUN_TIMEOUT = env.int("CUSTOS_GATE_RUN_TIMEOUT", default=3600)
+# GDPR erasure: one officer may record, verify, approve and confirm holds (a small organisation).
+CUSTOS_ERASURE_SINGLE_OFFICER = env.bool("CUSTOS_ERASURE_SINGLE_OFFICER", default=False)
+# Days a final erasure request keeps the person's keyed hash (to keep them out of new uploads and
+# recognise a repeated request), after which `erasure purge-hashes` removes it.
+CUSTOS_ERASURE_HASH_RETENTION_DAYS = env.int("CUSTOS_ERASURE_HASH_RETENTION_DAYS", default=365)
 # Seconds between checkpoints signed by Celery beat (each also seals any queued ledger entries).
 CUSTOS_CHECKPOINT_INTERVAL = env.int("CUSTOS_CHECKPOINT_INTERVAL", default=300)
 CELERY_BEAT_SCHEDULE = {
@@ -201,6 +207,11 @@ CELERY_BEAT_SCHEDULE = {
     "gate-runs-abandon-stuck": {
         "task": "governance.gate_runs_abandon_stuck",
         "schedule": 600,
+    },
+    # Close and evaluate the monitoring windows that have ended; purge expired join records.
+    "monitoring-windows-close": {
+        "task": "monitoring.windows_close",
+        "schedule": 3600,
     },
 }
 
@@ -237,6 +248,8 @@ CUSTOS_INDEX_KEY_FILE = env.str("CUSTOS_INDEX_KEY_FILE", default="")
 CUSTOS_REQUIRE_STORAGE_KEYS = env.bool("CUSTOS_REQUIRE_STORAGE_KEYS", default=True)
 # Largest snapshot or artifact accepted by upload, in bytes (default 2 GiB).
 CUSTOS_MAX_UPLOAD_BYTES = env.int("CUSTOS_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Largest monitoring batch accepted by the API (streamed; the rows are not kept).
+CUSTOS_MONITORING_MAX_BATCH_BYTES = env.int("CUSTOS_MONITORING_MAX_BATCH_BYTES", default=512 * 1024**2)
 # Artifacts are loaded whole in memory to be checked (snapshots are streamed): a smaller limit.
 CUSTOS_MAX_ARTIFACT_BYTES = env.int("CUSTOS_MAX_ARTIFACT_BYTES", default=512 * 1024**2)
 # Pickle and joblib artifacts run code when loaded: refused unless a trusted deployment opts in.

@@ -21,6 +21,7 @@ from ..selectors.registry import (
 )
 from ..services.registry import dataset_create, model_create
 from .base import ServiceWritesAdmin
+from .links import object_links
 
 
 # A plain related-field filter lists every business unit, naming units the user may not see;
@@ -175,6 +176,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
                 "lineage_title": "Lineage: where this model came from",
                 "lineage_svg": mark_safe(graph_svg(lineage.upstream(obj, user=request.user))),  # noqa: S308  every label is escaped by graph_svg
                 "lineage_api": reverse("api:model-version-lineage", args=[obj.pk]),
+                "object_links": object_links(obj, request.user),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 

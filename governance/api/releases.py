@@ -17,7 +17,9 @@ from config.idempotency.api import IDEMPOTENCY_PARAMETER, idempotent
 from ..models.releases import Environment
 from ..rules.limits import JUSTIFICATION_MIN_LENGTH
 from ..rules.releases import Decision
-from ..selectors.releases import model_version_find, model_version_get, release_get, release_list, release_status
+from ..selectors.releases import (
+    model_version_find, model_version_get, release_get, release_list, release_status, status_fact_names,
+)
 from ..services.releases import release_decide, release_request, release_revoke
 
 
@@ -237,6 +239,13 @@ class ReleaseStatusView(APIView):
         environment = serializers.CharField()
         artifact_sha256 = serializers.CharField()
         attestation = serializers.JSONField(allow_null=True, help_text="DSSE envelope when approved.")
+        facts = serializers.DictField(
+            child=serializers.JSONField(allow_null=True),
+            help_text="Registered facts, by name: `erasure_review` is {blocked, reason}, whether open erasure reviews "
+            "(GDPR Art. 17) block approval; `monitoring` is the post-market "
+            "monitoring health of the version in production ({status: ok | warn | alert | inconclusive | "
+            "'no data since <time>' | 'no plan' | 'no reference', plan_id, open_findings, last_window}); null elsewhere.",
+        )
 
     @extend_schema(
         operation_id="releases_status",
@@ -259,4 +268,5 @@ class ReleaseStatusView(APIView):
             user=request.user, model=q["model"], version=q["version"], environment=q["environment"],
             business_unit=q.get("business_unit"),
         )
-        return Response(self.ReleaseStatusSerializer({**found, "environment": q["environment"]}).data)
+        facts = {name: found.pop(name) for name in status_fact_names()}
+        return Response(self.ReleaseStatusSerializer({**found, "environment": q["environment"], "facts": facts}).data)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import access, gates, openlineage, registry, releases
+from . import access, erasure, gates, openlineage, registry, releases
 
 urlpatterns = [
     path("me", access.MeView.as_view(), name="me"),
@@ -41,4 +41,19 @@ urlpatterns = [
     path("releases/<int:pk>/decisions", releases.ReleaseDecisionView.as_view(), name="release-decisions"),
     path("releases/<int:pk>/revoke", releases.ReleaseRevokeView.as_view(), name="release-revoke"),
     path("releases/<int:pk>/attestation", releases.ReleaseAttestationView.as_view(), name="release-attestation"),
+    # erasure (GDPR Art. 17)
+    path("erasure-requests", erasure.ErasureRequestListView.as_view(), name="erasure-requests"),
+    path("erasure-requests/<str:reference>", erasure.ErasureRequestDetailView.as_view(), name="erasure-request"),
+    path("erasure-requests/<str:reference>/verify", erasure.ErasureVerifyView.as_view(), name="erasure-verify"),
+    path("erasure-requests/<str:reference>/plan", erasure.ErasurePlanView.as_view(), name="erasure-plan"),
+    path("erasure-requests/<str:reference>/approve", erasure.ErasureApproveView.as_view(), name="erasure-approve"),
+    path("erasure-requests/<str:reference>/execute", erasure.ErasureExecuteView.as_view(), name="erasure-execute"),
+    path("erasure-requests/<str:reference>/extend", erasure.ErasureExtendView.as_view(), name="erasure-extend"),
+    path("erasure-requests/<str:reference>/refuse", erasure.ErasureRefuseView.as_view(), name="erasure-refuse"),
+    path("erasure-reviews/<int:pk>/decision", erasure.ErasureReviewDecisionView.as_view(), name="erasure-review-decision"),
+    path("erasure-recipient-tasks/<int:pk>/close", erasure.RecipientTaskCloseView.as_view(),
+         name="erasure-recipient-task-close"),
+    path("legal-holds", erasure.LegalHoldListView.as_view(), name="legal-holds"),
+    path("legal-holds/<int:pk>/confirm", erasure.LegalHoldConfirmView.as_view(), name="legal-hold-confirm"),
+    path("legal-holds/<int:pk>/release", erasure.LegalHoldReleaseView.as_view(), name="legal-hold-release"),
 ]

@@ -52,6 +52,8 @@ DEMO_USERS = [
     ("olga.officer", roles.COMPLIANCE_OFFICER, ["people-analytics"], False),
     ("aude.auditor", roles.AUDITOR, [], False),
     ("pipeline.credit", roles.PIPELINE, ["retail-credit"], False),
+    ("dora.dpo", roles.DATA_PROTECTION_OFFICER, [], False),
+    ("piet.privacy", roles.DATA_PROTECTION_OFFICER, [], False),
 ]
 
 

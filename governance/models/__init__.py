@@ -1,4 +1,5 @@
 from .access import BusinessUnit, ServiceToken
+from .erasure import ErasureRequest, ErasureReview, ErasureSnapshot, LegalHold, RecipientTask
 from .gates import GatePolicy, GatePolicyAssignment, GateRun, GateRunReverification
 from .registry import (
     AnnexIIICategory,
@@ -20,6 +21,11 @@ from .releases import Approval, ApprovalPolicy, Environment, ReleaseRequest
 
 __all__ = [
     "BusinessUnit",
+    "ErasureRequest",
+    "ErasureReview",
+    "ErasureSnapshot",
+    "LegalHold",
+    "RecipientTask",
     "ServiceToken",
     "AnnexIIICategory",
     "CodeVersion",

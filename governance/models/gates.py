@@ -131,6 +131,8 @@ class GateRunReverification(models.Model):
         QUEUED = "queued", "Queued"
         REPRODUCED = "reproduced", "Reproduces"
         DIFFERS = "differs", "Does NOT reproduce"
+        # GDPR erasure rewrote its snapshot and destroyed the original's key: it cannot be re-run on it.
+        REDACTED = "redacted", "Its snapshot was redacted (erasure)"
 
     run = models.ForeignKey(GateRun, on_delete=models.PROTECT, related_name="reverifications")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)

@@ -53,8 +53,8 @@ import pyarrow.parquet as pq
 
 from .aggregates import ParsedRows, ReferenceProfile, WindowAggregate, decoded, parse_rows
 from .errors import BatchFormatError, ColumnError, DuplicateBatch, LabelError
+from .vocabulary import FORMATS, iso_utc  # re-exported
 
-FORMATS = ("csv", "parquet", "jsonl")
 CHUNK_ROWS = 131_072
 CHUNK_BYTES = 8 << 20
 PARQUET_BUFFER = 1 << 20
@@ -65,12 +65,6 @@ JOIN_SCHEMA = pa.schema([
     ("predicted", pa.int8()),
     ("label", pa.int8()),
 ])
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 UTC with a Z, to the microsecond when there is one."""
-    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
-    return text + "Z"
 
 
 def _ns(moment: datetime) -> int:

@@ -51,12 +51,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
+from config.errors import Conflict, DomainError, Refused
+
 from .limits import JUSTIFICATION_MIN_LENGTH
 
 UTC = timezone.utc
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(Conflict):
     """A step that the request's current state does not allow (the API maps it to 409 Conflict)."""
 
     def __init__(self, state, action, detail=None, *, reference=None):
@@ -71,11 +73,11 @@ class TransitionRefused(Exception):
         super().__init__(message)
 
 
-class DutyRefused(Exception):
+class DutyRefused(Refused):
     """A step that segregation of duties does not allow this officer (the API answers 403)."""
 
 
-class ErasureRefused(ValueError):
+class ErasureRefused(DomainError, ValueError):
     """A step the erasure rules refuse as asked (the API answers 400 with the message)."""
 
 

@@ -64,6 +64,11 @@ def register_status_fact(name: str, fact: str) -> None:
     _STATUS_FACTS[name] = fact
 
 
+def status_fact_names() -> list[str]:
+    """The names of the registered release-status facts, in registration order."""
+    return list(_STATUS_FACTS)
+
+
 def release_status(*, user, model: str, version: str, environment: str, business_unit: str | None = None) -> dict:
     """Is VERSION of MODEL approved for ENVIRONMENT? The latest request decides.
 

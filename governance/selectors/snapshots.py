@@ -3,7 +3,7 @@
 import io
 
 from ..models import DatasetVersion, SnapshotKey
-from ..storage import SnapshotUnreadable, decrypt_chunks, storage_root, unwrap_data_key
+from ..storage import DecryptingReader, SnapshotUnreadable, decrypt_chunks, storage_root, unwrap_data_key
 
 
 def _data_key(dataset_version) -> bytes:
@@ -20,6 +20,22 @@ def snapshot_chunks(dataset_version):
     data_key = _data_key(dataset_version)
     with open(storage_root() / dataset_version.stored_path, "rb") as src:
         yield from decrypt_chunks(src, data_key)
+
+
+def snapshot_source(dataset_version):
+    """Return source(): each call opens a fresh seekable reader of the decrypted snapshot.
+
+    For readers that seek (Parquet) or read twice; the plaintext stays in memory one chunk at a
+    time and never touches the disk. Raises SnapshotUnreadable at once if the key is gone."""
+    if dataset_version.storage != DatasetVersion.Storage.STORED:
+        raise SnapshotUnreadable(f"Dataset version {dataset_version.pk} is not stored by Custos.")
+    data_key = _data_key(dataset_version)
+    path = storage_root() / dataset_version.stored_path
+
+    def source():
+        return DecryptingReader(open(path, "rb"), data_key)
+
+    return source
 
 
 def snapshot_bytes(dataset_version) -> bytes:

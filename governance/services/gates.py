@@ -27,6 +27,7 @@ from ..gates.policy import HIGH_RISK_DEFAULT
 from ..gates.results import differences, summary
 from ..models import (
     DatasetVersion,
+    ErasureSnapshot,
     GatePolicy,
     GatePolicyAssignment,
     GateRun,
@@ -362,15 +363,28 @@ def gate_run_reverify(*, reverification_id: int) -> GateRunReverification:
     if check.status != GateRunReverification.Status.QUEUED:
         return check  # done already (a task delivered twice)
     run = check.run
-    try:
-        found = differences(run.result, gate_run_compute(run))
-    except Exception as exc:  # a re-run that fails is a finding, not a crash
-        found = [f"the re-run failed: {unexpected_failure(exc)}"]
+    redacted = ErasureSnapshot.objects.filter(
+        predecessor_id=run.dataset_version_id, predecessor_key_destroyed=True
+    ).select_related("request").first()
+    if redacted is not None:
+        found = [
+            f"Snapshot {run.dataset_version_id} was redacted under erasure request {redacted.request.reference} "
+            f"(successor: dataset version {redacted.successor_id}); its original can no longer be read, so the run "
+            "cannot be re-computed. Its stored result and ledger entries are unchanged."
+        ]
+    else:
+        try:
+            found = differences(run.result, gate_run_compute(run))
+        except Exception as exc:  # a re-run that fails is a finding, not a crash
+            found = [f"the re-run failed: {unexpected_failure(exc)}"]
     with transaction.atomic(durable=True):
         check = GateRunReverification.objects.select_for_update().get(pk=check.pk)
         if check.status != GateRunReverification.Status.QUEUED:
             return check
-        check.status = GateRunReverification.Status.DIFFERS if found else GateRunReverification.Status.REPRODUCED
+        check.status = (
+            GateRunReverification.Status.REDACTED if redacted is not None
+            else GateRunReverification.Status.DIFFERS if found else GateRunReverification.Status.REPRODUCED
+        )
         check.differences = found
         check.finished_at = timezone.now()
         check.save(update_fields=["status", "differences", "finished_at"])
@@ -378,7 +392,8 @@ def gate_run_reverify(*, reverification_id: int) -> GateRunReverification:
             kind=GovernanceKind.RUN_REVERIFIED,
             subject=run.ledger_subject,
             payload={"reverification_id": check.pk, "reproduced": not found, "differences": len(found),
-                     "result_digest": run.result_digest},
+                     "result_digest": run.result_digest,
+                     "redacted_by": redacted.request.reference if redacted is not None else None},
             actor=None,
         )
     return check

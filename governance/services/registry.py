@@ -24,12 +24,14 @@ from audit.canonical import canonical_json
 from audit.services import ledger_append
 from config.errors import Conflict, TooLarge
 
+from ..rules import erasure as erasure_rules
 from ..rules.kinds import GovernanceKind
 from ..rules.limits import quoted_list
 from .. import storage
 from ..storage import artifacts
 from ..models import (
     CodeVersion,
+    ErasureRequest,
     Dataset,
     DatasetVersion,
     MLModel,
@@ -150,6 +152,7 @@ def dataset_version_upload(
         )
     except SnapshotInvalid as exc:
         raise ValidationError({"file": str(exc)}) from None
+    _refuse_erased(facts.subject_counts)
 
     rel = None
     try:
@@ -213,6 +216,28 @@ def dataset_version_upload(
             storage.snapshot_remove(rel)
         raise
     return dv
+
+
+class ErasedSubjectConflict(Conflict):
+    """The upload holds rows of a person erased (or being erased) under an erasure request."""
+
+
+def _refuse_erased(subject_counts) -> None:
+    """Refuse an upload holding people that erasure requests keep out (GDPR Art. 17: they stay erased).
+
+    The 409 names the requests and counts the rows, never the people. The kept keyed hashes are
+    those of requests past identity verification (rules.erasure.KEEPS_OUT_STATES).
+    """
+    kept = ErasureRequest.objects.unrestricted().filter(
+        state__in=sorted(s.value for s in erasure_rules.KEEPS_OUT_STATES), subject_key__isnull=False
+    ).values_list("subject_key", "reference")
+    matches = [erasure_rules.ErasedMatch(reference, subject_counts[key]) for key, reference in kept
+               if subject_counts.get(key)]
+    if not matches:
+        return
+    decision = erasure_rules.reupload_decision(policy=erasure_rules.ReuploadPolicy.REFUSE, matches=matches)
+    if not decision.accept:
+        raise ErasedSubjectConflict(decision.message)
 
 
 def _index_write(dv, subject_counts) -> None:
@@ -325,6 +350,14 @@ def snapshot_key_destroy(*, dataset_version: DatasetVersion, reason: str, actor=
     The erasure work calls this after rewriting a snapshot without an erased person's rows.
     """
     require(actor, "governance.destroy_snapshotkey", dataset_version.dataset.business_unit)
+    return _snapshot_key_destroy(dataset_version=dataset_version, reason=reason, actor=actor)
+
+
+@transaction.atomic(savepoint=False)
+def _snapshot_key_destroy(*, dataset_version: DatasetVersion, reason: str, actor=None, facts=None) -> SnapshotKey:
+    """Destroy the key (the step the erasure workflow composes, having checked its own duties).
+
+    FACTS (counts, hashes, ids of Custos objects) are added to the ledger entry."""
     if not reason:
         raise ValidationError("Say why the key is destroyed.")
     key = SnapshotKey.objects.select_for_update().filter(dataset_version=dataset_version).first()
@@ -338,7 +371,7 @@ def snapshot_key_destroy(*, dataset_version: DatasetVersion, reason: str, actor=
     ledger_append(
         kind=GovernanceKind.SNAPSHOT_KEY_DESTROYED,
         subject=dataset_version.ledger_subject,
-        payload={"snapshot_key_id": key.pk, "sha256": dataset_version.sha256, "reason": reason},
+        payload={"snapshot_key_id": key.pk, "sha256": dataset_version.sha256, "reason": reason, **(facts or {})},
         actor=actor,
     )
     return key

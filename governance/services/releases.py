@@ -38,6 +38,7 @@ from ..rules import releases as rules
 from ..rules.kinds import GovernanceKind
 from ..rules.limits import JUSTIFICATION_MIN_LENGTH
 from ..rules.releases import Action, ApprovalRule, Decision, RecordedDecision, State, Verdict
+from ..selectors.erasure import release_block_reason
 from ..selectors.gates import gate_policy_for_model
 from .gates import _gate_run_submit
 from .guards import recorded_user, require
@@ -358,6 +359,11 @@ def release_decide(*, release: ReleaseRequest, actor, role: str, decision: str, 
         decision = Decision(decision)
     except ValueError:
         raise ValidationError(f"A decision is one of {', '.join(d.value for d in Decision)}.") from None
+    if decision != Decision.REJECT:
+        # GDPR Art. 17: a version trained on erased data waits for its erasure review.
+        blocked = release_block_reason(release.model_version_id)
+        if blocked:
+            raise ReleaseConflict(blocked)
     rule = ApprovalRule.from_json(release.approval_policy.rule)
     decisions = _recorded(release)
     rules.check_decision(

@@ -11,6 +11,7 @@ dropped or the file truncated without decryption failing. Memory stays bounded b
 """
 
 import hashlib
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -117,5 +118,137 @@ def decrypt_chunks(src, data_key: bytes):
             return
         counter += 1
 
+
+class EncryptingWriter(io.RawIOBase):
+    """A writable file object that encrypts what is written into DST in the format above.
+
+    For writers that push bytes (a Parquet writer, a CSV filter) rather than hand over a
+    readable source. Every chunk but the last holds exactly ``CHUNK`` bytes, as
+    ``encrypt_stream`` writes them, so ``DecryptingReader`` can seek in the result. ``close()``
+    writes the final chunk; ``result`` then holds the plaintext's SHA-256 and size.
+    """
+
+    def __init__(self, dst, data_key: bytes):
+        self._dst = dst
+        self._aes = AESGCM(data_key)
+        self._header = MAGIC + os.urandom(8)
+        dst.write(self._header)
+        self._buffer = bytearray()
+        self._counter = 0
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self.result: EncryptResult | None = None
+
+    def writable(self):
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self._buffer += data
+        self._digest.update(data)
+        self._size += len(data)
+        # A chunk is written once more bytes follow it: the last chunk is only known at close().
+        while len(self._buffer) > CHUNK:
+            self._emit(bytes(self._buffer[:CHUNK]), final=False)
+            del self._buffer[:CHUNK]
+        return len(data)
+
+    def _emit(self, chunk: bytes, *, final: bool) -> None:
+        ct = self._aes.encrypt(_nonce(self._header[len(MAGIC):], self._counter), chunk,
+                               _aad(self._header, self._counter, final))
+        self._dst.write(struct.pack(">I", len(ct)))
+        self._dst.write(ct)
+        self._counter += 1
+
+    def tell(self) -> int:
+        return self._size
+
+    def close(self):
+        if not self.closed and self.result is None:
+            self._emit(bytes(self._buffer), final=True)
+            self._buffer.clear()
+            self.result = EncryptResult(sha256=self._digest.hexdigest(), size=self._size)
+        super().close()
+
+
+class DecryptingReader(io.RawIOBase):
+    """A seekable, read-only view of the plaintext of an encrypted snapshot file SRC.
+
+    Each chunk is authenticated as it is read; only one decrypted chunk is held, so a reader
+    that seeks (Parquet reads its footer first) works in bounded memory and without the
+    plaintext ever touching the disk.
+    """
+
+    def __init__(self, src, data_key: bytes):
+        self._src = src
+        self._aes = AESGCM(data_key)
+        src.seek(0)
+        self._header = src.read(HEADER_LEN)
+        if len(self._header) != HEADER_LEN or not self._header.startswith(MAGIC):
+            raise SnapshotUnreadable("Not a Custos encrypted snapshot.")
+        total = src.seek(0, os.SEEK_END) - HEADER_LEN
+        full = 4 + CHUNK + 16
+        self._chunks = max(1, -(-total // full))
+        last = total - (self._chunks - 1) * full
+        if last < 4 + 16:
+            raise SnapshotUnreadable("The snapshot is truncated.")
+        self._size = (self._chunks - 1) * CHUNK + last - 4 - 16
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self):
+        return True
+
+    def close(self):
+        if not self.closed:
+            self._src.close()
+        super().close()
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self):
+        return self._pos
+
+    def size(self):
+        return self._size
+
+    def _chunk(self, index: int) -> bytes:
+        if self._cached is not None and self._cached[0] == index:
+            return self._cached[1]
+        self._src.seek(HEADER_LEN + index * (4 + CHUNK + 16))
+        (n,) = struct.unpack(">I", self._src.read(4))
+        final = index == self._chunks - 1
+        if n > CHUNK + 16 or (not final and n != CHUNK + 16):
+            raise SnapshotUnreadable("The snapshot is corrupt (a chunk has the wrong size).")
+        try:
+            plain = self._aes.decrypt(_nonce(self._header[len(MAGIC):], index), self._src.read(n),
+                                      _aad(self._header, index, final))
+        except InvalidTag:
+            raise SnapshotUnreadable("The snapshot fails authentication (altered or truncated).") from None
+        self._cached = (index, plain)
+        return plain
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, n=-1) -> bytes:
+        if n is None or n < 0:
+            n = self._size - self._pos
+        parts = []
+        while n > 0 and self._pos < self._size:
+            index, offset = divmod(self._pos, CHUNK)
+            data = self._chunk(index)[offset: offset + n]
+            parts.append(data)
+            self._pos += len(data)
+            n -= len(data)
+        return b"".join(parts)
 
 # --- the store ------------------------------------------------------------------------------

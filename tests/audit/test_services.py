@@ -228,8 +228,15 @@ def test_proofs_from_stored_nodes_match_the_in_memory_tree(append):
             assert tree.inclusion_proof(seq=seq, tree_size=size) == merkle.inclusion_proof(leaves[:size], seq)
         for old in {1, size // 2 or 1, size}:
             assert tree.consistency_proof(old_size=old, new_size=size) == merkle.consistency_proof(leaves[:size], old)
+        # The batched proofs of a bundle are the same, in any chunking.
+        seqs = list(range(size))
+        expected = {seq: merkle.inclusion_proof(leaves[:size], seq) for seq in seqs}
+        assert tree.inclusion_proofs(seqs=seqs, tree_size=size) == expected
+        assert tree.inclusion_proofs(seqs=seqs, tree_size=size, chunk=3) == expected
     with pytest.raises(tree.ProofError):
         tree.inclusion_proof(seq=41, tree_size=41)
+    with pytest.raises(tree.ProofError):
+        tree.inclusion_proofs(seqs=[3, 41], tree_size=41)
     with pytest.raises(tree.ProofError):
         tree.consistency_proof(old_size=5, new_size=42)
 

@@ -10,6 +10,7 @@ import base64
 import csv
 import io
 import json
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from governance.demo.credit import GERMAN_CREDIT_CSV as GERMAN_CREDIT
 from reports.pdf import ReportAttachment, ReportMetadata, Relationship, evidence_bundle_attachment, report_context
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "reports"
 TEMPLATES = Path(__file__).parent / "templates"
 MODEL = "governance.modelversion:42"
 ARTIFACT_SHA256 = "9f2c" * 16
@@ -184,3 +186,13 @@ def rolled_back_evidence(django_db_blocker, signing_key_file, checkpoint_dir, **
             evidence = ledger_evidence(**kwargs)
             transaction.set_rollback(True)
     return evidence
+
+
+def rasterise(data: bytes, name: str, pages=(1, 3, 5)) -> None:
+    """Write the PDF DATA and PNGs of PAGES into test-artifacts/reports, so a person can look at them."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pdf = ARTIFACTS / f"{name}.pdf"
+    pdf.write_bytes(data)
+    for page in pages:
+        subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", str(page), "-l", str(page), "-singlefile", str(pdf),
+                        str(ARTIFACTS / f"{name}-page{page}")], check=True)

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 
 from config.commands import CustosCommand
 
-from ...models import GateRun
+from ...models import GateRun, GateRunReverification
 from ...services.gates import gate_policy_install_defaults, gate_run_reverify, gate_run_reverify_request
 from ...services.gating import gate_runs_abandon_stuck
 
@@ -35,6 +35,9 @@ class Command(CustosCommand):
         # An operator's command may wait for the computation: it runs here, not on a worker.
         check = gate_run_reverify(reverification_id=gate_run_reverify_request(run=run, dispatch=False).pk)
         found = check.differences
+        if check.status == GateRunReverification.Status.REDACTED:
+            # Its own exit status (3): not a mismatch, the original data was erased on purpose.
+            raise CommandError(f"Gate run {run_id}: {found[0]}", returncode=3)
         if found:
             for line in found:
                 self.stderr.write(f"  {line}")

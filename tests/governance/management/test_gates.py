@@ -37,3 +37,22 @@ def test_install_defaults_is_idempotent(db, capsys):
     call_command("gates", "install-defaults")
     assert GatePolicyAssignment.objects.get(risk_tier="high").policy_name == "high-risk-default"
     assert capsys.readouterr().out.count("published") == 1
+
+
+def test_reverify_after_erasure_says_the_snapshot_was_redacted(run, make_user, django_capture_on_commit_callbacks):
+    from governance.rules import roles
+    from governance.services import erasure
+
+    first, second = make_user(roles.DATA_PROTECTION_OFFICER), make_user(roles.DATA_PROTECTION_OFFICER)
+    request = erasure.erasure_request_record(subject_id="applicant-0003", ground="b", actor=first)
+    erasure.erasure_identity_verify(request=request, evidence_reference="ticket 3", actor=first)
+    erasure.erasure_plan(request=request, actor=first)
+    erasure.erasure_plan_approve(request=request, actor=second)
+    with django_capture_on_commit_callbacks(execute=True):
+        erasure.erasure_execute(request=request, actor=second)
+    request.refresh_from_db()
+    assert request.state == "completed_live", request.error
+    with pytest.raises(CommandError, match=f"redacted under erasure request {request.reference}") as stopped:
+        call_command("gates", "reverify", str(run.pk))
+    assert stopped.value.returncode == 3
+    assert run.reverifications.latest("pk").status == "redacted"

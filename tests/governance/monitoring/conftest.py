@@ -109,3 +109,77 @@ def window_of_rows(reference, frame, start="2024-01-01T00:00:00Z", end="2024-01-
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     rows = parse_rows(reference, {c: table.column(c) for c in table.column_names}, table.num_rows, declared=True)
     return WindowAggregate.empty(reference, start, end).add(rows)
+
+
+# --- the Django app: a production release with its monitoring plan ----------------------------
+
+WHY = "Reviewed the gate evidence and the lineage."
+
+
+@pytest.fixture
+def monitoring_people(make_user, unit):
+    from governance.rules import roles
+
+    return {
+        "requester": make_user(roles.DATA_SCIENTIST, [unit]),
+        "validator": make_user(roles.MODEL_RISK_VALIDATOR, [unit]),
+        "officer": make_user(roles.COMPLIANCE_OFFICER, [unit]),
+        "pipeline": make_user(roles.PIPELINE, [unit]),
+        "admin": make_user(superuser=True),
+    }
+
+
+def approve_to_production(model_version, people):
+    """Request, gate (recorded) and approve MODEL_VERSION to production; return the release."""
+    from django.test import TestCase
+
+    from governance.rules import roles
+    from governance.services.releases import release_decide, release_request
+    from tests.gate_verdicts import record_gate_verdict
+
+    release = record_gate_verdict(
+        release_request(model_version=model_version, environment="production", actor=people["requester"]))
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        release_decide(release=release, actor=people["validator"], role=roles.MODEL_RISK_VALIDATOR,
+                       decision="approve", justification=WHY)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        release = release_decide(release=release, actor=people["officer"], role=roles.COMPLIANCE_OFFICER,
+                                 decision="approve", justification=WHY)
+    release.refresh_from_db()
+    return release
+
+
+PLAN_ORIGIN = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def production_plan(credit_model_version, monitoring_people):
+    """The monitoring plan made on approval of the credit model to production, its windows
+    starting at PLAN_ORIGIN (a second plan version)."""
+    from governance.monitoring.models import MonitoringPlan
+    from governance.monitoring.services import plan_version_publish
+
+    release = approve_to_production(credit_model_version, monitoring_people)
+    plan = MonitoringPlan.objects.get(model_version=credit_model_version)
+    plan_version_publish(plan=plan, changes={"origin": "2024-01-01T00:00:00Z"}, actor=monitoring_people["admin"])
+    assert plan.release == release
+    return plan
+
+
+def scored_rows(model_version, n, *, start, seed=0, shift=1.0, step=timedelta(minutes=10)):
+    """N production rows resampled from the German credit data (ids, timestamps from START, the
+    model's score), credit_amount multiplied by SHIFT; also the true labels by prediction id."""
+    from governance.demo.credit import LABEL, SUBJECT_COLUMN, german_credit_frame
+    from governance.storage import artifacts
+
+    df = german_credit_frame()
+    rng = np.random.default_rng(seed)
+    rows = df.iloc[rng.integers(0, len(df), n)].reset_index(drop=True)
+    labels = rows[LABEL].to_numpy()
+    rows = rows.drop(columns=[LABEL, SUBJECT_COLUMN])
+    rows["credit_amount"] = (rows["credit_amount"] * shift).round().astype(int)
+    model = artifacts.load_model(model_version)
+    rows["score"] = model.predict_proba(rows[list(model.feature_names_in_)])[:, 1]
+    rows["timestamp"] = [(start + i * step).isoformat() for i in range(n)]
+    rows["prediction_id"] = [f"p-{seed}-{i:06d}" for i in range(n)]
+    return rows, dict(zip(rows["prediction_id"], (int(x) for x in labels)))

@@ -26,19 +26,21 @@ def status_of(client, mv, **extra):
     )
 
 
-def test_status_costs_two_queries(make_user, unit, token_client, credit_model_version, django_assert_num_queries):
+def test_status_costs_three_queries(make_user, unit, token_client, credit_model_version, django_assert_num_queries):
     mv = credit_model_version
     release = release_request(model_version=mv, environment="production", actor=make_user(roles.DATA_SCIENTIST, [unit]))
     release = record_gate_verdict(release, "passed")
     assert status_of(token_client, mv).status_code == 200  # the first call may stamp the token's last use
-    # The token (with its user), then the version, its unit, the caller's access and the latest request.
-    with django_assert_num_queries(2):
+    # The token (with its user), then the version, its unit, the caller's access and the latest request;
+    # then the registered facts' own: the erasure reviews of the version, and monitoring's plan.
+    with django_assert_num_queries(4):
         response = status_of(token_client, mv)
     assert response.status_code == 200
     assert response.json() == {
         "approved": False, "state": "awaiting_approval", "release_id": release.pk, "model": mv.model.name,
         "version": mv.version, "business_unit": unit.slug, "environment": "production",
         "artifact_sha256": mv.artifact_sha256, "attestation": None,
+        "facts": {"erasure_review": {"blocked": False, "reason": None}, "monitoring": {"status": "no plan"}},
     }
 
 

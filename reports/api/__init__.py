@@ -1,0 +1,1 @@
+"""The reports API: request reports, read them, download their files, verify a hash."""

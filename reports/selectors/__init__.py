@@ -1,0 +1,1 @@
+"""Reads of the reports app's rows, restricted to what the asking user may see."""
