@@ -53,6 +53,7 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RefuseNulInQueryMiddleware",  # PostgreSQL cannot filter by NUL: 400, not 500
+    "config.middleware.RefuseChunkedBodyMiddleware",  # Django reads no chunked body: 411, not an empty one
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -154,7 +155,7 @@ REST_FRAMEWORK = {
         "user": env.str("CUSTOS_THROTTLE_USER", default="6000/min"),
     },
     "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.ProblemAutoSchema",  # documents each operation's problem responses
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

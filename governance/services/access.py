@@ -20,6 +20,7 @@ from audit.services import ledger_append
 from ..models import BusinessUnit, ServiceToken
 from ..models.access import UNIT_ACCESS_PERM
 from ..rules.kinds import GovernanceKind
+from ..rules.limits import quoted_list
 from ..rules.roles import PIPELINE, ROLE_PERMISSIONS, ROLES
 from ..selectors.access import users_with_unit_access
 from .guards import require
@@ -222,7 +223,7 @@ def user_roles_set(*, user, roles: list[str], actor=None) -> None:
     groups = list(Group.objects.filter(name__in=roles))
     unknown = set(roles) - {g.name for g in groups}
     if unknown:
-        raise ValidationError(f"Unknown roles: {', '.join(sorted(unknown))}.")
+        raise ValidationError(f"Unknown roles: {quoted_list(sorted(unknown))}.")
     before = sorted(user.groups.values_list("name", flat=True))
     after = sorted(g.name for g in groups)
     if before == after:
