@@ -7,11 +7,15 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.http import Http404
+from django.test import TestCase
+from django.urls import reverse
 
 from audit import pdf as reader
 from audit.models import LedgerEntry
 from audit.selectors import key_list
+from audit.services import checkpoint_create
 from audit.verifier import load_verifier_keys, verify_bundle, verify_report_file
 from config.errors import Conflict
 from governance.models import ErasureSnapshot
@@ -23,6 +27,7 @@ from reports.models import Report
 from reports.selectors.reports import reports_for
 from reports.services.reports import report_content, report_request, report_rerender
 from tests.governance.services.test_erasure import PERSON, _approved, _execute, officers, parquet_version  # noqa: F401  fixtures reused
+from tests.reports.api.test_reports import client_for
 from tests.reports.services.test_reports import text_of
 from tests.reports.specimen import rasterise
 
@@ -109,3 +114,40 @@ def test_a_request_not_completed_gets_no_certificate(officers):  # noqa: F811
     open_request = service.erasure_request_record(subject_id="someone", ground="a", actor=officers[0])
     with pytest.raises(Conflict):
         report_request(kind=KIND, subject=open_request.ledger_subject, actor=officers[0], dispatch=False)
+
+
+def test_the_officer_issues_it_from_the_request_page_after_confirmation(completed, officers, make_user, unit,  # noqa: F811
+                                                                        client):
+    client.force_login(officers[0])
+    page = client.get(reverse("admin:governance_erasurerequest_detail", args=[completed.reference])).content.decode()
+    issue = reverse("admin:reports_report_issue", args=[KIND, completed.pk])
+    assert f'href="{issue}">Certificate</a>' in page
+    confirm = client.get(issue)
+    assert confirm.status_code == 200 and b"Yes, issue it" in confirm.content and not Report.objects.exists()
+    preview = reverse("admin:reports_report_preview", args=[KIND, completed.pk])
+    assert client.get(preview).status_code == 404  # no checkpoint covers the completion yet
+    checkpoint_create()  # the periodic checkpoint, as the worker signs it
+    preview = client.get(preview)
+    assert preview.status_code == 200 and completed.reference.encode() in preview.content
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(issue)
+    report = Report.objects.get()
+    assert response.status_code == 302 and report.state == Report.State.ISSUED, report.error
+    download = client.get(reverse("admin:reports_report_download", args=[report.pk]))
+    assert download.status_code == 200 and download.content == report_content(report)
+    client.force_login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    assert client.get(issue).status_code == 404
+    assert client.get(reverse("admin:reports_report_change", args=[report.pk])).status_code in (302, 404)
+
+
+def test_the_command_and_the_api_issue_it(completed, officers, tmp_path):  # noqa: F811
+    out = tmp_path / "certificate.pdf"
+    call_command("reports", "render", KIND, completed.ledger_subject, "--out", str(out),
+                 "--actor", officers[0].username)
+    report = Report.objects.get(kind=KIND)
+    assert out.read_bytes() == report_content(report)
+    api = client_for(officers[1])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        answer = api.post("/api/v1/reports", {"kind": KIND, "subject": completed.ledger_subject}, format="json")
+    assert answer.status_code == 202, answer.content
+    assert api.get(f"/api/v1/reports/{answer.json()['id']}").json()["state"] == "issued"
