@@ -3,6 +3,7 @@ and Parquet): read back with pypdf, its hashes the stored ones, no trace of the 
 evidence verified offline, its bytes re-derived from the checkpoint."""
 
 import base64
+from datetime import date, timedelta
 import json
 
 import pytest
@@ -151,3 +152,24 @@ def test_the_command_and_the_api_issue_it(completed, officers, tmp_path):  # noq
         answer = api.post("/api/v1/reports", {"kind": KIND, "subject": completed.ledger_subject}, format="json")
     assert answer.status_code == 202, answer.content
     assert api.get(f"/api/v1/reports/{answer.json()['id']}").json()["state"] == "issued"
+
+
+def test_a_partial_erasure_names_its_legal_hold_and_the_kept_snapshot(
+    officers, german_credit_version, make_german_credit_version, unit, django_capture_on_commit_callbacks, issue,  # noqa: F811
+):
+    other = make_german_credit_version(unit, version="v2")
+    first, second = officers
+    hold = service.legal_hold_record(
+        ground="b", justification="EU AI Act Art. 19 log retention of the scoring system.",
+        review_on=date.today() + timedelta(days=30), dataset_version=german_credit_version, actor=first,
+    )
+    service.legal_hold_confirm(hold=hold, actor=second)
+    request = _execute(_approved(officers), second, django_capture_on_commit_callbacks)
+    assert request.state == rules.State.PARTIALLY_COMPLETED, request.error
+    report = issue(KIND, request.ledger_subject, actor=first)
+    text = " ".join(text_of(report_content(report)).split())
+    assert "partially completed" in text and "kept under legal hold" in text
+    assert f"{hold.pk} Art. 17(3) (b)" in text and "EU AI Act Art. 19 log retention" in text
+    assert german_credit_version.sha256 in text.replace(" ", "") and other.sha256 in text.replace(" ", "")
+    assert f"german-credit@{german_credit_version.version} kept under legal hold" in text
+    assert report_rerender(report_id=report.pk)["identical"] is True
