@@ -26,6 +26,14 @@ def entries_visible_to(user, queryset=None):
     return import_string(scope)(queryset, user) if scope else queryset
 
 
+def subjects_about(subject: str) -> list[str]:
+    """SUBJECT and every subject about the same piece of work, as the application that knows
+    them says through CUSTOS_LEDGER_RELATED_SUBJECTS (``(subject) -> [subjects]``); without one,
+    SUBJECT alone."""
+    related = getattr(settings, "CUSTOS_LEDGER_RELATED_SUBJECTS", "")
+    return sorted(set(import_string(related)(subject)) | {subject}) if related else [subject]
+
+
 def entry_list(*, user=None, kind=None, subject=None, seq_from=None, seq_to=None):
     """Entries in sequence order, filtered by kind, exact subject and sequence range (inclusive).
 

@@ -1,6 +1,6 @@
 """Request checks that every view relies on."""
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 
 from .api import problem_response
 
@@ -24,4 +24,25 @@ class RefuseNulInQueryMiddleware:
             if request.path.startswith("/api/"):
                 return problem_response(request, 400, "Bad Request.", detail)
             return HttpResponseBadRequest(detail)
+        return self.get_response(request)
+
+
+class RefuseChunkedBodyMiddleware:
+    """Answer 411 Length Required to a request body sent in chunks (Transfer-Encoding: chunked).
+
+    Django reads a body only up to its Content-Length, so a chunked body arrived empty and the
+    view answered a misleading 400 ("field required"). A buffering reverse proxy (nginx's default
+    ``proxy_request_buffering on``) forwards such a body with its Content-Length, and this never
+    triggers; without one, the client is told to send the length.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            detail = "Send the request body with a Content-Length header; chunked bodies are not read."
+            if request.path.startswith("/api/"):
+                return problem_response(request, 411, "Length Required.", detail)
+            return HttpResponse(detail, status=411, content_type="text/plain")
         return self.get_response(request)

@@ -10,6 +10,7 @@ admin.site.site_title = "Custos"
 admin.site.index_title = "Governance and audit of regulated models"
 
 api_v1 = [
+    path("", views.api_root, name="root"),
     path("schema/", SpectacularAPIView.as_view(api_version="1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

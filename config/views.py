@@ -35,6 +35,17 @@ def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "fail", "checks": results}, status=200 if healthy else 503)
 
 
+def api_root(request):
+    """What /api/v1/ holds: where its description and docs are (a newcomer's first request)."""
+    base = request.build_absolute_uri("/api/v1/")
+    return JsonResponse({
+        "name": "Custos API", "version": "1",
+        "docs": base + "docs/", "schema": base + "schema/", "redoc": base + "redoc/",
+        "who_am_i": base + "me", "health": request.build_absolute_uri("/healthz"),
+        "authentication": "an admin session, or 'Authorization: Bearer <token>' (manage.py tokens create)",
+    })
+
+
 def handler404(request, exception=None):
     if request.path.startswith("/api/"):
         return problem_response(request, 404, "Not found.")

@@ -25,9 +25,11 @@ class GovernanceConfig(AppConfig):
                        context="governance.templatetags.release_admin.release_attention", order=10)
         register_panel("erasure", template="admin/governance/erasurerequest/attention_panel.html",
                        context="governance.templatetags.erasure_admin.erasure_attention", order=20)
-        for order, step in enumerate(("users_and_units", "registry_data", "gate_runs", "releases")):
-            register_demo_step(f"governance.demo.steps.{step}", order=10 * (order + 1))
-        register_demo_step("governance.demo.erasure.erasure_requests", order=50)
+        register_demo_step("governance.demo.users.users_and_units", order=10)
+        for order, step in enumerate(("registry_data", "gate_runs", "releases"), start=2):
+            register_demo_step(f"governance.demo.steps.{step}", order=10 * order)
+        register_demo_step("governance.demo.walkthrough.walkthrough", order=50)
+        register_demo_step("governance.demo.erasure.erasure_requests", order=60)
         register_status_fact("erasure_review", "governance.selectors.erasure.release_status_fact")
         post_migrate.connect(role_permissions_sync, dispatch_uid="custos.role_permissions_sync")
 

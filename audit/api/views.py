@@ -126,6 +126,8 @@ def _latest_checkpoint():
 class CheckpointView(APIView):
     """The latest signed checkpoint as JSON."""
 
+    problem_codes = (404,)  # no checkpoint signed yet
+
     @extend_schema(responses=LedgerCheckpointSerializer)
     def get(self, request):
         c = _latest_checkpoint()
@@ -143,6 +145,8 @@ class CheckpointView(APIView):
 class CheckpointNoteView(APIView):
     """The latest signed checkpoint as the signed note text (C2SP tlog-checkpoint)."""
 
+    problem_codes = (404,)  # no checkpoint signed yet
+
     renderer_classes = [NoteRenderer, JSONRenderer]
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
@@ -157,6 +161,8 @@ class ProofSerializer(serializers.Serializer):
 
 class InclusionProofView(APIView):
     """The RFC 6962 inclusion proof of entry ``seq`` in the tree of ``tree_size`` (default: latest checkpoint)."""
+
+    problem_codes = (404,)  # no checkpoint signed yet
 
     class Input(serializers.Serializer):
         seq = serializers.IntegerField(min_value=0)
@@ -185,6 +191,8 @@ class InclusionProofView(APIView):
 
 class ConsistencyProofView(APIView):
     """The RFC 6962 consistency proof between trees of ``old_size`` and ``new_size`` (default: latest checkpoint)."""
+
+    problem_codes = (404,)  # no checkpoint signed yet
 
     class Input(serializers.Serializer):
         old_size = serializers.IntegerField(min_value=1)

@@ -53,6 +53,7 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RefuseNulInQueryMiddleware",  # PostgreSQL cannot filter by NUL: 400, not 500
+    "config.middleware.RefuseChunkedBodyMiddleware",  # Django reads no chunked body: 411, not an empty one
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -116,6 +117,7 @@ ANONYMOUS_USER_NAME = None  # guardian: no anonymous object permissions
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["config.formats"]  # ISO 8601 with seconds, UTC, on every page
 USE_I18N = True
 USE_TZ = True
 
@@ -153,7 +155,7 @@ REST_FRAMEWORK = {
         "user": env.str("CUSTOS_THROTTLE_USER", default="6000/min"),
     },
     "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.ProblemAutoSchema",  # documents each operation's problem responses
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -220,6 +222,8 @@ CUSTOS_SIGNING_KEY_FILE = env.str("CUSTOS_SIGNING_KEY_FILE", default="")
 # Where signed checkpoints are exported (the anchor outside the database).
 # Which ledger entries a reader may see in the API and the admin: those about their business units.
 CUSTOS_LEDGER_READ_SCOPE = "governance.selectors.ledger.scope_entries"
+# "Everything about" a subject, for evidence bundles (ledger export --related, the admin's export).
+CUSTOS_LEDGER_RELATED_SUBJECTS = "governance.selectors.ledger.related_subjects"
 CUSTOS_CHECKPOINT_DIR = env.str("CUSTOS_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
 # Origin line of checkpoints (C2SP tlog-checkpoint): a unique name for this log.
 CUSTOS_LOG_ORIGIN = env.str("CUSTOS_LOG_ORIGIN", default="custos.local/ledger")

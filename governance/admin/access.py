@@ -1,22 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from guardian.shortcuts import get_users_with_perms
+
+from config.errors import DomainError, refusal_text
 
 from ..models import BusinessUnit, ServiceToken
-from ..selectors.access import business_units_for
-from .base import ServiceWritesAdmin
-from ..models.access import UNIT_ACCESS_PERM
+from ..selectors.access import business_units_for, users_with_unit_access
+from .base import LedgerHistory, ServiceWritesAdmin
 from ..services.access import business_unit_create, business_unit_grant, business_unit_revoke, token_revoke
-
-
-def users_with_unit_access(unit):
-    return get_users_with_perms(unit, only_with_perms_in=[UNIT_ACCESS_PERM.split(".")[1]], with_group_users=False)
 
 
 class GrantForm(forms.Form):
@@ -31,7 +27,7 @@ class GrantForm(forms.Form):
 
 
 @admin.register(BusinessUnit)
-class BusinessUnitAdmin(ServiceWritesAdmin):
+class BusinessUnitAdmin(LedgerHistory, ServiceWritesAdmin):
     list_display = ["name", "slug", "people_with_access", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -41,6 +37,10 @@ class BusinessUnitAdmin(ServiceWritesAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["name", "slug", "description", "created_at", "access"] if obj else ["created_at"]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        # A unit's page shows its slug read-only: prepopulating a read-only field is a KeyError (500).
+        return {} if obj else self.prepopulated_fields
 
     @admin.display(description="People with access")
     def people_with_access(self, obj):
@@ -63,8 +63,38 @@ class BusinessUnitAdmin(ServiceWritesAdmin):
         return False
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.access_view)
-        return [path("<int:pk>/access/", view, name="governance_businessunit_access"), *super().get_urls()]
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/access/", wrap(self.access_view), name="governance_businessunit_access"),
+            path("<int:pk>/access/<int:user_pk>/revoke/", wrap(self.access_revoke_view),
+                 name="governance_businessunit_access_revoke"),
+            *super().get_urls(),
+        ]
+
+    def access_revoke_view(self, request, pk, user_pk):
+        """GET: whose access ends and what follows; POST: revoke it (ledgered)."""
+        unit = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, unit):
+            raise PermissionDenied
+        user = get_object_or_404(users_with_unit_access(unit), pk=user_pk)
+        back = reverse("admin:governance_businessunit_access", args=[unit.pk])
+        if request.method == "POST":
+            try:
+                business_unit_revoke(unit=unit, user=user, actor=request.user)
+            except (DomainError, ValidationError, PermissionDenied) as exc:
+                messages.error(request, refusal_text(exc))
+            else:
+                messages.success(request, f"{user} no longer has access to {unit}.")
+            return redirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": unit,
+            "title": f"Remove {user.get_username()}'s access to {unit}?",
+            "person": user,
+            "back": back,
+        }
+        return TemplateResponse(request, "admin/governance/businessunit/access_revoke.html", context)
 
     def access_view(self, request, pk):
         """Who may work in a unit; grants and revocations go through the ledgered services."""
@@ -74,11 +104,6 @@ class BusinessUnitAdmin(ServiceWritesAdmin):
         if request.method == "POST":
             if not may_change:
                 raise PermissionDenied
-            if "revoke" in request.POST:
-                user = get_object_or_404(users_with_unit_access(unit), pk=request.POST["revoke"])
-                business_unit_revoke(unit=unit, user=user, actor=request.user)
-                messages.success(request, f"{user} no longer has access to {unit}.")
-                return redirect(request.path)
             form = GrantForm(request.POST, unit=unit)
             if form.is_valid():
                 business_unit_grant(unit=unit, user=form.cleaned_data["user"], actor=request.user)
@@ -97,7 +122,7 @@ class BusinessUnitAdmin(ServiceWritesAdmin):
 
 
 @admin.register(ServiceToken)
-class ServiceTokenAdmin(admin.ModelAdmin):
+class ServiceTokenAdmin(LedgerHistory, admin.ModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "user__username", "name"]

@@ -14,12 +14,16 @@ from ..services.access import (
     user_roles_set,
     user_status_set,
 )
-from .base import ServiceWritesAdmin
+from .base import LedgerHistory, ServiceWritesAdmin
 
 User = get_user_model()
 
 
-class CustosUserAdmin(ServiceWritesAdmin, UserAdmin):
+class CustosUserAdmin(LedgerHistory, ServiceWritesAdmin, UserAdmin):
+    @staticmethod
+    def ledger_subject_of(obj) -> str:
+        return f"auth.user:{obj.pk}"  # as services.access ledgers a person
+
     # Roles (groups) say what a person may do; direct per-user permissions would bypass them.
     fieldsets = [
         (None, {"fields": ("username", "password")}),

@@ -31,7 +31,7 @@ class GatePolicyOutput(serializers.Serializer):
     version = serializers.IntegerField()
     digest = serializers.CharField()
     document = serializers.JSONField()
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -50,7 +50,7 @@ class GateRunOutput(serializers.Serializer):
     seed = serializers.IntegerField()
     baseline = serializers.IntegerField(source="baseline_id", allow_null=True)
     result_digest = serializers.CharField()
-    submitted_by = serializers.CharField(source="submitted_by.username", default=None)
+    submitted_by = serializers.CharField(source="submitted_by.username", default=None, allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)

@@ -25,6 +25,10 @@ def event_unit(user, namespace):
     )
 
 
+ACCEPTED = inline_serializer("OpenLineageAccepted",
+                             {"id": serializers.IntegerField(), "created": serializers.BooleanField()})
+
+
 class OpenLineageView(APIView):
     """Accept one OpenLineage RunEvent, DatasetEvent or JobEvent (spec 2-0-x)."""
 
@@ -33,8 +37,8 @@ class OpenLineageView(APIView):
     @extend_schema(
         request=inline_serializer("OpenLineageEvent", {"eventTime": serializers.DateTimeField()}),
         responses={
-            201: inline_serializer("OpenLineageAccepted", {"id": serializers.IntegerField(), "created": serializers.BooleanField()}),
-            200: OpenApiResponse(description="Already received (idempotent re-send)."),
+            201: ACCEPTED,
+            200: OpenApiResponse(response=ACCEPTED, description="Already received (idempotent re-send)."),
             409: OpenApiResponse(description="Same runId and event type with another body."),
         },
     )

@@ -65,7 +65,27 @@ def _limit_upload(request, limit=None):
     """Refuse an oversized upload: by Content-Length before reading, else while streaming."""
     limit = settings.CUSTOS_MAX_UPLOAD_BYTES if limit is None else limit
     _check_content_length(request, limit)
-    request.upload_handlers = [LimitedUploadHandler(request._request, limit=limit)]
+    handlers = [LimitedUploadHandler(request._request, limit=limit)]
+    # Both parsers read the body with these handlers: DRF's, and Django's own, which parses it
+    # when the CSRF check of a session reads request.POST (before the view's method runs).
+    request._request.upload_handlers = handlers
+    request.upload_handlers = handlers
+
+
+class UploadView(APIView):
+    """A view whose POST carries a file: the upload limit is installed before authentication.
+
+    SessionAuthentication's CSRF check reads ``request.POST``, so for a person's session Django
+    parses the multipart body there, before the view's method runs; installed any later, the
+    limit came too late (the body was parsed with Django's default handlers, unlimited, and the
+    view found an in-memory file where it expects a temporary file: a 500)."""
+
+    upload_limit_setting = "CUSTOS_MAX_UPLOAD_BYTES"
+
+    def initial(self, request, *args, **kwargs):
+        if request.method == "POST":
+            _limit_upload(request, getattr(settings, self.upload_limit_setting))
+        super().initial(request, *args, **kwargs)
 
 
 def _writable_unit(request, slug):
@@ -88,7 +108,7 @@ def _get(queryset, pk):
 class DatasetVersionOutput(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset.name")
     business_unit = serializers.CharField(source="dataset.business_unit.slug")
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = DatasetVersion
@@ -196,7 +216,7 @@ class DatasetListCreateView(generics.ListAPIView):
         return Response(self.DatasetListCreateOutputSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
-class DatasetVersionUploadView(APIView):
+class DatasetVersionUploadView(UploadView):
     """Upload a snapshot (CSV or Parquet, multipart field `file`); it is stored encrypted."""
 
     parser_classes = [MultiPartParser]
@@ -214,7 +234,6 @@ class DatasetVersionUploadView(APIView):
         responses={201: DatasetVersionOutput, 409: OpenApiResponse(description="Version exists"), 413: OpenApiResponse(description="Too large")},
     )
     def post(self, request, pk):
-        _limit_upload(request)
         dataset = _get(datasets_for(request.user), pk)
         data = self.DatasetVersionUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -355,7 +374,7 @@ class CodeVersionListCreateView(generics.ListAPIView):
 
 class ModelOutput(serializers.ModelSerializer):
     business_unit = serializers.CharField(source="business_unit.slug")
-    owner = serializers.CharField(source="owner.username", default=None)
+    owner = serializers.CharField(source="owner.username", default=None, allow_null=True)
 
     class Meta:
         model = MLModel
@@ -403,10 +422,11 @@ class ModelDetailView(generics.RetrieveAPIView):
         return models_for(self.request.user)
 
 
-class ModelVersionUploadView(APIView):
+class ModelVersionUploadView(UploadView):
     """Upload a model artifact (multipart field `artifact`); it is loaded safely before it is kept."""
 
     parser_classes = [MultiPartParser]
+    upload_limit_setting = "CUSTOS_MAX_ARTIFACT_BYTES"  # an artifact is loaded in memory
 
     class ModelVersionUploadInputSerializer(serializers.Serializer):
         artifact = serializers.FileField(allow_empty_file=True)
@@ -416,7 +436,6 @@ class ModelVersionUploadView(APIView):
 
     @extend_schema(request={"multipart/form-data": ModelVersionUploadInputSerializer}, responses={201: ModelVersionOutput})
     def post(self, request, pk):
-        _limit_upload(request, settings.CUSTOS_MAX_ARTIFACT_BYTES)  # an artifact is loaded in memory
         model = _get(models_for(request.user), pk)
         data = self.ModelVersionUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

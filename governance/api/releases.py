@@ -5,7 +5,8 @@ decisions 403, another unit's release is 404. POSTs honour ``Idempotency-Key``.
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,13 +26,30 @@ from ..services.releases import release_decide, release_request, release_revoke
 # --- output -----------------------------------------------------------------------------------
 
 
+# Who reads the approval records behind a release (their written justifications): not the
+# Pipeline role, which reads releases and attestations (the attestation carries only the hash).
+READ_APPROVALS_PERM = "governance.view_approval"
+
+
 class ReleaseApprovalSerializer(serializers.Serializer):
     approver = serializers.CharField(source="approver.username")
     role = serializers.CharField()
     decision = serializers.CharField()
-    justification = serializers.CharField()
+    justification = serializers.CharField(
+        required=False, help_text="The approver's written reason; absent for callers without "
+        "`governance.view_approval` (pipelines).")
     decided_at = serializers.DateTimeField()
     ledger_seq = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("reads_approvals", False):
+            data.pop("justification", None)
+        return data
+
+
+def _context(request) -> dict:
+    return {"reads_approvals": request.user.has_perm(READ_APPROVALS_PERM)}
 
 
 class ReleaseSerializer(serializers.Serializer):
@@ -70,9 +88,14 @@ class ReleaseSerializer(serializers.Serializer):
 class ReleaseListView(APIView):
     """Release requests of the caller's business units (newest first), and asking for a new one."""
 
+    pagination_class = Pagination  # the schema documents the list as the paginated page it is
+    problem_codes = (404, 422)  # no such model version; an Idempotency-Key reused for another request
+
     class ReleaseRequestInputSerializer(serializers.Serializer):
-        model_version = serializers.IntegerField(required=False, help_text="Id of the model version.")
-        model = serializers.CharField(required=False, help_text="Model name (with `version`).")
+        model_version = serializers.IntegerField(required=False, min_value=1,
+                                                 help_text="Id of the model version (or give `model` and `version`).")
+        model = serializers.CharField(required=False,
+                                      help_text="Model name (with `version`, instead of `model_version`).")
         version = serializers.CharField(required=False)
         business_unit = serializers.SlugField(required=False, help_text="Unit slug, if the model name is ambiguous.")
         environment = serializers.ChoiceField(choices=Environment.values)
@@ -96,12 +119,18 @@ class ReleaseListView(APIView):
         ).prefetch_related("approvals__approver")
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(ReleaseSerializer(page, many=True).data)
+        return paginator.get_paginated_response(ReleaseSerializer(page, many=True, context=_context(request)).data)
 
     @extend_schema(
         operation_id="releases_request",
         parameters=[IDEMPOTENCY_PARAMETER],
         request=ReleaseRequestInputSerializer,
+        examples=[
+            OpenApiExample("By model name and version", request_only=True,
+                           value={"model": "credit-scoring", "version": "1.4.0", "environment": "production"}),
+            OpenApiExample("By model version id", request_only=True,
+                           value={"model_version": 7, "environment": "staging"}),
+        ],
         responses={201: ReleaseSerializer, 409: OpenApiResponse(description="Already open or approved")},
     )
     def post(self, request):
@@ -116,7 +145,8 @@ class ReleaseListView(APIView):
                     user=request.user, model=d["model"], version=d["version"], business_unit=d.get("business_unit")
                 )
             release = release_request(model_version=mv, environment=d["environment"], actor=request.user)
-            return Response(ReleaseSerializer(release_get(user=request.user, pk=release.pk)).data, status=201)
+            release = release_get(user=request.user, pk=release.pk)
+            return Response(ReleaseSerializer(release, context=_context(request)).data, status=201)
 
         return idempotent(request, "releases.request", act)
 
@@ -126,11 +156,13 @@ class ReleaseDetailView(APIView):
 
     @extend_schema(operation_id="releases_read", responses=ReleaseSerializer)
     def get(self, request, pk):
-        return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
+        return Response(ReleaseSerializer(release_get(user=request.user, pk=pk), context=_context(request)).data)
 
 
 class ReleaseDecisionView(APIView):
     """Approve, reject, or override an inconclusive gate, with a written justification."""
+
+    problem_codes = (422,)  # an Idempotency-Key reused for another request
 
     class ReleaseDecisionInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=[d.value for d in Decision])
@@ -150,13 +182,15 @@ class ReleaseDecisionView(APIView):
             data = self.ReleaseDecisionInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             release_decide(release=release, actor=request.user, **data.validated_data)
-            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
+            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk), context=_context(request)).data)
 
         return idempotent(request, f"releases.decide:{pk}", act)
 
 
 class ReleaseRevokeView(APIView):
     """Revoke an approved release, with a written justification."""
+
+    problem_codes = (422,)  # an Idempotency-Key reused for another request
 
     class ReleaseRevokeInputSerializer(serializers.Serializer):
         justification = serializers.CharField(min_length=JUSTIFICATION_MIN_LENGTH)
@@ -173,7 +207,7 @@ class ReleaseRevokeView(APIView):
             data = self.ReleaseRevokeInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             release_revoke(release=release, actor=request.user, **data.validated_data)
-            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk)).data)
+            return Response(ReleaseSerializer(release_get(user=request.user, pk=pk), context=_context(request)).data)
 
         return idempotent(request, f"releases.revoke:{pk}", act)
 
@@ -181,7 +215,8 @@ class ReleaseRevokeView(APIView):
 class ReleaseAttestationView(APIView):
     """The signed attestation of an approved release, as a bare DSSE envelope (save it to a file)."""
 
-    @extend_schema(operation_id="releases_attestation", responses={200: OpenApiResponse(description="DSSE envelope")})
+    @extend_schema(operation_id="releases_attestation",
+                   responses={200: OpenApiResponse(response=OpenApiTypes.OBJECT, description="DSSE envelope")})
     def get(self, request, pk):
         release = release_get(user=request.user, pk=pk)
         if not release.attestation:
@@ -191,6 +226,8 @@ class ReleaseAttestationView(APIView):
 
 class ReleaseStatusView(APIView):
     """Is this exact model version approved for this environment? With the attestation if so."""
+
+    problem_codes = (404,)  # no such model version in the caller's units
 
     class ReleaseStatusSerializer(serializers.Serializer):
         approved = serializers.BooleanField()

@@ -33,8 +33,11 @@ def _layers(graph) -> dict:
     return layer
 
 
-def graph_svg(graph) -> str:
-    """Draw GRAPH (from upstream/downstream) as SVG text, left to right."""
+def graph_svg(graph, href=None) -> str:
+    """Draw GRAPH (from upstream/downstream) as SVG text, left to right.
+
+    HREF, if given, maps a node id ("modelversion:5") to the address of its page (or None): each
+    box is then a link to the record it stands for."""
     layer = _layers(graph)
     columns = {}
     for n in graph["nodes"]:
@@ -72,13 +75,16 @@ def graph_svg(graph) -> str:
         stroke = ' stroke-width="2.5"' if n["id"] == graph["root"] else ""
         digest = n.get("sha256") or n.get("artifact_sha256") or n.get("commit_sha") or n.get("state") or ""
         label = n["label"] if len(n["label"]) <= 32 else n["label"][:31] + "…"
+        url = href(n["id"]) if href else None
         out.append(
-            f'<g><title>{escape(n["id"])} {escape(digest)}</title>'
+            (f'<a href="{escape(url, {chr(34): "&quot;"})}" class="lineage-node">' if url else "")
+            + f'<g><title>{escape(n["id"])} {escape(digest)}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{COLORS.get(n["type"], "#eee")}" '
             f'stroke="#333"{stroke}/>'
             f'<text x="{x + 8}" y="{y + 18}" font-weight="bold">{escape(label)}</text>'
             f'<text x="{x + 8}" y="{y + 35}" fill="#444">{escape(n["type"].replace("_", " "))} '
             f"{escape(digest[:12])}</text></g>"
+            + ("</a>" if url else "")
         )
     out.append("</svg>")
     return "".join(out)

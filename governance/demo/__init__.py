@@ -16,6 +16,11 @@ def register_demo_step(dotted_path: str, *, order: int) -> None:
     _STEPS[dotted_path] = order
 
 
+def demo_step_paths() -> list[str]:
+    """The dotted paths of the registered steps, in their order (nothing imported)."""
+    return [path for path, _ in sorted(_STEPS.items(), key=lambda item: (item[1], item[0]))]
+
+
 def demo_steps() -> list:
     """The registered steps, in their order (imported now, when the demo runs)."""
-    return [import_string(path) for path, _ in sorted(_STEPS.items(), key=lambda item: (item[1], item[0]))]
+    return [import_string(path) for path in demo_step_paths()]

@@ -59,7 +59,7 @@ def credit_pipeline(categorical, estimator, *, scale: bool = False):
     return Pipeline([("prep", prep), ("model", estimator)])
 
 
-def train_credit_model(df: pd.DataFrame, *, kind: str = "tree", seed: int = 0):
+def train_credit_model(df: pd.DataFrame, *, kind: str = "tree", seed: int = 0, c: float = 1.0):
     """Fit the credit-scoring pipeline (a tree or a logistic regression) on every feature of DF.
 
     Return (pipeline, parameters, metrics on DF).
@@ -68,7 +68,7 @@ def train_credit_model(df: pd.DataFrame, *, kind: str = "tree", seed: int = 0):
         params = {"max_depth": 5, "min_samples_leaf": 10, "random_state": seed}
         estimator = DecisionTreeClassifier(**params)
     else:
-        params = {"C": 1.0, "max_iter": 1000, "random_state": seed}
+        params = {"C": c, "max_iter": 1000, "random_state": seed}
         estimator = LogisticRegression(**params)
     pipeline = credit_pipeline(CATEGORICAL, estimator, scale=True)
     X, y = df[feature_columns(df)], df[LABEL]

@@ -5,7 +5,6 @@ steps are registered by name and order in ``GovernanceConfig.ready()`` (``govern
 """
 
 import json
-import secrets
 import tempfile
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from audit.keys import signing_key
 
 from ..models import BusinessUnit, Dataset, GateRun, MLModel, ReleaseRequest
 from ..rules import roles
-from ..selectors.access import can_access_unit
 from ..services.registry import (
     code_version_register,
     dataset_create,
@@ -30,69 +28,7 @@ from ..services.releases import release_attestation_issue, release_decide, relea
 from ..storage.artifacts import artifact_path
 from . import credit
 from .gates import MODEL, gate_runs
-from ..services.access import (
-    business_unit_create,
-    business_unit_grant,
-    service_account_create,
-    user_create,
-    user_roles_set,
-)
-
-DEMO_UNITS = [
-    ("Retail Credit", "retail-credit", "Consumer lending: credit-scoring models (EU AI Act high risk)."),
-    ("People Analytics", "people-analytics", "Hiring and workforce models."),
-]
-
-# username, role, business-unit slugs, superuser
-DEMO_USERS = [
-    ("admin", None, [], True),
-    ("dana.scientist", roles.DATA_SCIENTIST, ["retail-credit"], False),
-    ("colin.compliance", roles.COMPLIANCE_OFFICER, ["retail-credit"], False),
-    ("vera.validator", roles.MODEL_RISK_VALIDATOR, ["retail-credit"], False),
-    ("olga.officer", roles.COMPLIANCE_OFFICER, ["people-analytics"], False),
-    ("aude.auditor", roles.AUDITOR, [], False),
-    ("pipeline.credit", roles.PIPELINE, ["retail-credit"], False),
-    ("dora.dpo", roles.DATA_PROTECTION_OFFICER, [], False),
-    ("piet.privacy", roles.DATA_PROTECTION_OFFICER, [], False),
-]
-
-
-def users_and_units(out, *, reset_passwords=False):
-    """The demo's business units and one person per role (and the pipeline's service account),
-    created through the access services like any other, so each is ledgered."""
-    User = get_user_model()
-    units = {}
-    for name, slug, description in DEMO_UNITS:
-        unit = BusinessUnit.objects.filter(slug=slug).first()
-        units[slug] = unit or business_unit_create(name=name, slug=slug, description=description)
-    for username, role, unit_slugs, superuser in DEMO_USERS:
-        user = User.objects.filter(username=username).first()
-        created = user is None
-        password = None
-        if created and role == roles.PIPELINE:
-            user = service_account_create(username=username)
-        elif created:
-            password = secrets.token_urlsafe(12)
-            user = user_create(username=username, password=password, is_superuser=superuser)
-        if role and role != roles.PIPELINE:
-            user_roles_set(user=user, roles=[role])
-        for slug in unit_slugs:
-            if not can_access_unit(user, units[slug], write=True):
-                business_unit_grant(unit=units[slug], user=user)
-        if role == roles.PIPELINE:
-            continue
-        if not created and reset_passwords:
-            password = secrets.token_urlsafe(12)
-            user.set_password(password)  # a credential, not governed evidence: never ledgered
-            user.save(update_fields=["password"])
-        if password:
-            out(f"  {username:18} {role or 'superuser':22} password: {password}")
-        else:
-            out(f"  {username:18} {role or 'superuser':22} (exists; password shown when created)")
-
-
-
-
+from .users import DEMO_UNITS, DEMO_USERS, users_and_units  # noqa: F401  (the first step, kept light)
 
 DEMO_DATA_ATTRIBUTION = (
     "Statlog (German Credit Data), UCI Machine Learning Repository, Prof. Dr. Hans Hofmann, "

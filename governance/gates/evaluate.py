@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import platform
+import traceback
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -13,9 +14,10 @@ import pandas as pd
 
 from audit.canonical import canonical_json
 
+from ..rules.limits import quoted_list
 from . import policy as gate_policy
 from .explain import explain
-from .fairness import fairness_figures
+from .fairness import fairness_figures, sensitive_values
 from .inputs import GateInputError, input_problems, sensitive_specs
 from .performance import performance_figures
 
@@ -61,7 +63,7 @@ def _positive_index(estimator, positive_label):
     classes = [str(c) for c in model_classes(estimator)]
     if str(positive_label) not in classes:
         raise GateInputError(
-            f"The model's classes are {', '.join(classes) or '(unknown)'}; the positive label "
+            f"The model's classes are {quoted_list(classes) or '(unknown)'}; the positive label "
             f"{positive_label!r} is not one of them."
         )
     return classes.index(str(positive_label))
@@ -111,8 +113,44 @@ def _clean(value):
     return value
 
 
+def _too_many_groups(frame, specs, max_groups) -> list[str]:
+    """The sensitive features with more than MAX_GROUPS groups, counted before any figure is
+    computed (a refusal must not wait for every figure of 2,000 groups)."""
+    return [s["column"] for s in specs if s["column"] in frame.columns
+            and sensitive_values(frame, s).nunique(dropna=False) > max_groups]
+
+
+def _mistyped_columns(x: pd.DataFrame) -> list[str]:
+    """The text columns of X whose values are mostly numbers, but not all: where a model that
+    expects numbers fails (as scikit-learn does with "could not convert string to float")."""
+    found = []
+    for name in x.columns:
+        column = x[name]
+        if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
+            continue
+        present = column.dropna()
+        numeric = pd.to_numeric(present, errors="coerce").notna()
+        if 0 < numeric.sum() < len(present) and numeric.mean() >= 0.5:
+            found.append(str(name))
+    return found
+
+
+def _failure_reason(exc: Exception, x: pd.DataFrame) -> str:
+    """Why a computation failed, in words that quote no value of the data.
+
+    A library's message may quote a cell ("could not convert string to float: 'three'"), so it
+    is kept out of the result, which the API serves, and out of the log."""
+    mistyped = _mistyped_columns(x)
+    if mistyped:
+        return (f"the model expects numbers in {quoted_list(repr(c) for c in mistyped)}, but "
+                f"{'it holds' if len(mistyped) == 1 else 'they hold'} values that are not numbers "
+                f"({type(exc).__name__})")
+    return f"the model or a library failed on this data ({type(exc).__name__}; the operators' log has where)"
+
+
 def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, policy, seed,
-             declared_sensitive=(), previous=None, model_sha256=None, dataset_sha256=None) -> dict:
+             declared_sensitive=(), previous=None, model_sha256=None, dataset_sha256=None,
+             subject_column="", personal_columns=()) -> dict:
     """Evaluate ESTIMATOR on FRAME against POLICY and return the JSON-ready result.
 
     DECLARED_SENSITIVE are the sensitive columns declared on the dataset (used when the
@@ -132,6 +170,8 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
         label_values=label_values,
         positive_label=positive_label,
         intersections=policy["fairness"]["intersections"],
+        subject_column=subject_column,
+        personal_columns=personal_columns,
     )
     for spec in specs:  # a value that is not a number would silently fall into no bin
         if spec.get("cut_points") and spec["column"] in frame.columns:
@@ -144,6 +184,13 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
         problems.append(f"The label column {label_column!r} has missing values.")
     if len(frame) == 0:
         problems.append("The evaluation data has no rows.")
+    if not problems:
+        too_many = _too_many_groups(frame, specs, policy["fairness"]["max_groups"])
+        if too_many:
+            problems.append(
+                f"Sensitive features with more than {policy['fairness']['max_groups']} groups (give cut_points "
+                f"in the policy to bin numeric columns): {quoted_list(too_many)}."
+            )
     if problems:
         raise GateInputError(" ".join(problems))
     positive_index = _positive_index(estimator, positive_label)
@@ -187,12 +234,6 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
             confidence=fairness["bootstrap"]["confidence"],
             seed=seed,
         )
-        too_many = [f["name"] for f in result["fairness"]["features"] if len(f["groups"]) > fairness["max_groups"]]
-        if too_many:
-            raise GateInputError(
-                f"Sensitive features with more than {fairness['max_groups']} groups (give cut_points "
-                f"in the policy to bin numeric columns): {', '.join(too_many)}."
-            )
         checks += gate_policy.judge_fairness(result["fairness"], policy)
 
         rules = policy["explainability"]
@@ -213,12 +254,12 @@ def evaluate(estimator, frame: pd.DataFrame, *, label_column, positive_label, po
     except GateInputError:
         raise
     except Exception as exc:  # any failure is recorded as an error verdict, never a pass
-        # The traceback goes to the operators' log only: a stored result is served by the API
-        # and must not carry server paths or library internals.
-        logger.exception("gate evaluation failed")
-        checks.append(
-            gate_policy.check("run", "evaluation", gate_policy.ERROR, f"{type(exc).__name__}: {exc}")
-        )
+        # Where it failed goes to the operators' log only (a stored result is served by the API
+        # and must not carry server paths or library internals); neither says the exception's
+        # message, which may quote a cell of the snapshot.
+        logger.error("gate evaluation failed: %s\n%s", type(exc).__name__,
+                     "".join(traceback.format_tb(exc.__traceback__)))
+        checks.append(gate_policy.check("run", "evaluation", gate_policy.ERROR, _failure_reason(exc, x)))
     result["checks"] = checks
     result["verdict"] = gate_policy.combine(c["verdict"] for c in checks)
     result["reasons"] = [

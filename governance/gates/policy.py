@@ -18,6 +18,8 @@ from enum import StrEnum
 
 from audit.canonical import canonical_json
 
+from ..rules.limits import quoted_list
+
 SCHEMA_ID = "custos.gate-policy/1"
 
 # The largest integer a policy may hold: RFC 8785 canonical JSON (the digest) represents
@@ -32,6 +34,18 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
     ERROR = "error"
     NOT_APPLICABLE = "not_applicable"
+
+
+# A verdict as a person reads it, and its tone (how the admin colours it). A check that could not
+# run (nothing to compare with) is *not applicable*: neither passed nor failed.
+VERDICT_LABELS = {
+    "passed": "Passed",
+    "failed": "Failed",
+    "inconclusive": "Inconclusive: a person must decide",
+    "error": "Could not be computed (error)",
+    "not_applicable": "Not applicable",
+}
+VERDICT_TONES = {"passed": "good", "failed": "bad", "inconclusive": "warn", "error": "bad", "not_applicable": "none"}
 
 
 PASSED, FAILED, INCONCLUSIVE, ERROR, NOT_APPLICABLE = (
@@ -352,7 +366,7 @@ def policy_parse(document) -> dict:
         for inter in fairness["intersections"]:
             unknown = [c for c in inter if c not in names]
             if unknown:
-                problems.append(f"fairness/intersections: {', '.join(unknown)} not among sensitive_features.")
+                problems.append(f"fairness/intersections: {quoted_list(unknown)} not among sensitive_features.")
     for metric, limit in fairness["metrics"].items():
         if "min" in limit and "max" in limit and limit["min"] > limit["max"]:
             problems.append(f"fairness/metrics/{metric}: min is above max.")
@@ -466,10 +480,10 @@ def judge_fairness(figures: dict, policy: dict) -> list[dict]:
         if small:
             blockers.append(
                 "groups smaller than the minimum size "
-                f"{fairness['min_group_size']}: " + ", ".join(f"{g['group']} ({g['count']})" for g in small)
+                f"{fairness['min_group_size']}: " + quoted_list(f"{g['group']} ({g['count']})" for g in small)
             )
         if feature.get("empty_groups"):
-            blockers.append("empty intersections: " + ", ".join(feature["empty_groups"]))
+            blockers.append("empty intersections: " + quoted_list(feature["empty_groups"]))
         if len(feature["groups"]) < 2:
             blockers.append("fewer than two groups are present")
         for metric, limit in sorted(fairness["metrics"].items()):

@@ -117,7 +117,8 @@ class GateRun(GovernedModel):
         permissions = [("reverify_gaterun", "Can re-run a gate run to check that it reproduces")]
 
     def __str__(self):
-        return f"gate run {self.pk} ({self.status})"
+        mv = self.model_version
+        return f"Gate run #{self.pk} of {mv.model.name} v{mv.version}"
 
     @property
     def business_unit(self):

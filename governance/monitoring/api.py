@@ -4,7 +4,6 @@ size-limited, idempotent by the batch's SHA-256), pre-aggregated windows, and la
 Views parse, call one service or selector, and render; another unit's plan is 404.
 """
 
-from django.conf import settings
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,7 +14,7 @@ from rest_framework.views import APIView
 
 from config.api import Pagination, problem_responses
 from config.parsers import JSONParser
-from governance.api.registry import _limit_upload
+from governance.api.registry import UploadView
 
 from .vocabulary import FORMATS, iso_utc
 from .models import Finding
@@ -126,6 +125,8 @@ def _batch(batch, created):
 class FindingListView(APIView):
     """Findings of the caller's business units (newest first), with their incident if any."""
 
+    pagination_class = Pagination  # the schema documents the list as the paginated page it is
+
     @extend_schema(
         operation_id="monitoring_findings_list",
         parameters=[OpenApiParameter("state", str, required=False, enum=[c for c, _ in Finding.State.choices])],
@@ -168,7 +169,7 @@ class WindowListView(APIView):
         return Response(WindowSerializer(windows_of(_plan(request, pk)), many=True).data)
 
 
-class BatchView(APIView):
+class BatchView(UploadView):
     """Send a batch of production predictions (multipart field `file`: CSV, Parquet or JSON lines).
 
     The rows are streamed into the windows' counts and dropped; the same bytes again answer 200
@@ -176,6 +177,7 @@ class BatchView(APIView):
     rejected, not aggregated."""
 
     parser_classes = [MultiPartParser]
+    upload_limit_setting = "CUSTOS_MONITORING_MAX_BATCH_BYTES"  # installed before a session's CSRF check
 
     class BatchInputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
@@ -188,7 +190,6 @@ class BatchView(APIView):
                    **problem_responses(400, 403, 404, 409, 413, 415)},
     )
     def post(self, request, pk):
-        _limit_upload(request, settings.CUSTOS_MONITORING_MAX_BATCH_BYTES)
         plan = _plan(request, pk)
         data = self.BatchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -38,6 +38,26 @@ class State(StrEnum):
     SUPERSEDED = "superseded"
 
 
+# What a person reads for each state (the admin, the reports): never the enum's name.
+STATE_LABELS = {
+    State.SUBMITTED: "Submitted",
+    State.GATING: "Gates running",
+    State.AWAITING_APPROVAL: "Awaiting approval",
+    State.GATE_FAILED: "Failed its gates",
+    State.APPROVED: "Approved",
+    State.REJECTED: "Rejected",
+    State.REVOKED: "Revoked",
+    State.SUPERSEDED: "Superseded",
+}
+
+
+def state_label(state) -> str:
+    try:
+        return STATE_LABELS[State(state)]
+    except ValueError:
+        return str(state)
+
+
 class Action(StrEnum):
     START_GATING = "start_gating"
     GATES_PASSED = "gates_passed"
@@ -254,6 +274,25 @@ def evaluate(rule: ApprovalRule, *, decisions, gate_verdict) -> Outcome:
         needs_override=needs_override,
         reasons=tuple(reasons),
     )
+
+
+def still_needed(rule: ApprovalRule, outcome: Outcome) -> tuple[str, ...]:
+    """What a pending request still needs, in words: ("Compliance Officer", "1 more approver"),
+    an override of an inconclusive gate first, the missing roles as one part.
+
+    Empty when nothing more is needed (approved, rejected, or a tier that may never be released,
+    which ``outcome.reasons`` explains)."""
+    if outcome.status != "pending" or not rule.releasable:
+        return ()
+    parts = []
+    if outcome.needs_override:
+        parts.append("an override of the inconclusive gate by a " + " or a ".join(rule.override_roles))
+    if outcome.missing_roles:
+        parts.append(" and ".join(outcome.missing_roles))
+    more = rule.min_approvers - outcome.approvers - len(outcome.missing_roles)
+    if more > 0:
+        parts.append(f"{more} more approver{'s' if more > 1 else ''}")
+    return tuple(parts)
 
 
 def check_decision(

@@ -11,6 +11,7 @@ from django.apps import apps
 from django.db.models import CharField, Q, Value
 from django.db.models.functions import Cast, Concat
 
+from ..models import GateRun, ModelVersion, ReleaseRequest, TrainingRun
 from ..models.access import sees_all_units
 from ..models.base import GovernedModel
 
@@ -52,3 +53,42 @@ def scope_entries(queryset, user):
 def _subject(model):
     """The SQL expression of a record's ledger subject (``GovernedModel.ledger_subject``)."""
     return Concat(Value(f"{model._meta.label_lower}:"), Cast("pk", CharField()), output_field=CharField())
+
+
+def related_subjects(subject: str) -> list[str]:
+    """Every ledger subject about the same piece of work as SUBJECT: for a model version (or its
+    release request, gate run or training run) the version, its model, its training run, the code
+    and the dataset versions it used, its gate runs with their snapshots and policies, and its
+    release requests with their approval policies. Any other subject is about itself only.
+
+    The ledger's export (``ledger export --subject S --related``, the admin's "export evidence
+    bundle") names this through ``CUSTOS_LEDGER_RELATED_SUBJECTS``. An operator's and an
+    auditor's view: the caller decides who may ask (the admin asks the export permission)."""
+    label, _, pk = subject.partition(":")
+    if not pk.isdigit():
+        return [subject]
+    owners = {"governance.modelversion": ModelVersion.objects.unrestricted().filter(pk=pk),
+              "governance.releaserequest": ModelVersion.objects.unrestricted().filter(release_requests__pk=pk),
+              "governance.gaterun": ModelVersion.objects.unrestricted().filter(gate_runs__pk=pk),
+              "governance.trainingrun": ModelVersion.objects.unrestricted().filter(training_run__pk=pk)}
+    if label not in owners:
+        return [subject]
+    found = {subject}
+    for mv in owners[label].select_related("model"):
+        found |= {mv.ledger_subject, mv.model.ledger_subject}
+        for run in TrainingRun.objects.unrestricted().filter(model_version=mv).prefetch_related(
+                "inputs__dataset_version__dataset", "outputs__dataset_version__dataset"):
+            found.add(run.ledger_subject)
+            if run.code_version_id:
+                found.add(run.code_version.ledger_subject)
+            for link in [*run.inputs.all(), *run.outputs.all()]:
+                found |= {link.dataset_version.ledger_subject, link.dataset_version.dataset.ledger_subject}
+        for gate in GateRun.objects.unrestricted().filter(model_version=mv).select_related(
+                "dataset_version__dataset", "policy"):
+            found |= {gate.ledger_subject, gate.dataset_version.ledger_subject,
+                      gate.dataset_version.dataset.ledger_subject, gate.policy.ledger_subject}
+        for release in ReleaseRequest.objects.unrestricted().filter(model_version=mv).select_related("approval_policy"):
+            found.add(release.ledger_subject)
+            if release.approval_policy_id:
+                found.add(release.approval_policy.ledger_subject)
+    return sorted(found)

@@ -20,7 +20,9 @@ from audit.services import ledger_append
 from ..models import BusinessUnit, ServiceToken
 from ..models.access import UNIT_ACCESS_PERM
 from ..rules.kinds import GovernanceKind
+from ..rules.limits import quoted_list
 from ..rules.roles import PIPELINE, ROLE_PERMISSIONS, ROLES
+from ..selectors.access import users_with_unit_access
 from .guards import require
 
 # Administering units, people and tokens: superusers (who hold every permission).
@@ -46,6 +48,8 @@ def business_unit_create(*, name: str, slug: str, description: str = "", actor=N
 def business_unit_grant(*, unit: BusinessUnit, user, actor=None) -> None:
     """Give USER access to UNIT and everything in it (their role decides what they may do there)."""
     require(actor, ADMINISTER, what="change business units, people and tokens")
+    if users_with_unit_access(unit).filter(pk=user.pk).exists():
+        raise ValidationError(f"{user.get_username()} already has access to {unit.slug}.")
     assign_perm(UNIT_ACCESS_PERM, user, unit)
     ledger_append(
         kind=GovernanceKind.UNIT_GRANTED,
@@ -59,6 +63,8 @@ def business_unit_grant(*, unit: BusinessUnit, user, actor=None) -> None:
 def business_unit_revoke(*, unit: BusinessUnit, user, actor=None) -> None:
     """Take away USER's access to UNIT."""
     require(actor, ADMINISTER, what="change business units, people and tokens")
+    if not users_with_unit_access(unit).filter(pk=user.pk).exists():
+        raise ValidationError(f"{user.get_username()} has no access to {unit.slug}.")
     remove_perm(UNIT_ACCESS_PERM, user, unit)
     ledger_append(
         kind=GovernanceKind.UNIT_REVOKED,
@@ -217,7 +223,7 @@ def user_roles_set(*, user, roles: list[str], actor=None) -> None:
     groups = list(Group.objects.filter(name__in=roles))
     unknown = set(roles) - {g.name for g in groups}
     if unknown:
-        raise ValidationError(f"Unknown roles: {', '.join(sorted(unknown))}.")
+        raise ValidationError(f"Unknown roles: {quoted_list(sorted(unknown))}.")
     before = sorted(user.groups.values_list("name", flat=True))
     after = sorted(g.name for g in groups)
     if before == after:

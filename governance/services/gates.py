@@ -10,7 +10,9 @@ imported only where a run is computed, on a worker.
 """
 
 import hashlib
+import logging
 import secrets
+import traceback
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -41,6 +43,17 @@ from ..selectors.gates import gate_policy_for_model, gate_run_baseline
 from ..selectors.snapshots import snapshot_frame
 from ..storage import artifacts
 from .guards import recorded_user, require
+
+logger = logging.getLogger(__name__)
+
+
+def unexpected_failure(exc: Exception) -> str:
+    """The reason recorded for an unexpected failure: its kind only. A library's message may
+    quote a cell of the snapshot, so it goes neither into the run (which the API serves) nor
+    into the log, which has where it happened (the frames) instead."""
+    logger.error("gate run failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+    return f"{type(exc).__name__} (an unexpected failure; the operators' log has where)"
+
 
 SEED_LIMIT = 2**31
 DEFAULT_POLICY_NAME = "high-risk-default"
@@ -194,6 +207,9 @@ def _gate_run_submit(*, model_version, dataset_version, label_column, positive_l
         intersections=policy.document["fairness"]["intersections"],
         binned_columns=[s["column"] for s in specs if s.get("cut_points")],
         column_types={c["name"]: c.get("type") for c in dataset_version.schema or []},
+        subject_column=dataset_version.subject_column,
+        personal_columns=dataset_version.personal_columns or [],
+        expected_types=_trained_types(model_version),
     ) if columns else []
     if problems:
         raise ValidationError(problems)
@@ -273,6 +289,17 @@ def gate_run_finish(*, run: GateRun, result: dict | None, reason: str = "") -> G
     return run
 
 
+def _trained_types(model_version) -> dict:
+    """{column: type} of the snapshots the model version was trained on (where registered)."""
+    types = {}
+    trained = DatasetVersion.objects.filter(run_inputs__run__model_version=model_version,
+                                            run_inputs__role=TrainingRunInput.Role.TRAIN).distinct()
+    for schema in trained.values_list("schema", flat=True):
+        for column in schema or []:
+            types.setdefault(column["name"], column.get("type"))
+    return types
+
+
 def gate_run_compute(run: GateRun) -> dict:
     """Evaluate RUN's model on its dataset version under its policy (no writes)."""
     from ..gates.evaluate import evaluate  # the engine: a worker's import, not Django's at start
@@ -291,6 +318,8 @@ def gate_run_compute(run: GateRun) -> dict:
         previous=baseline,
         model_sha256=run.model_version.artifact_sha256,
         dataset_sha256=run.dataset_version.sha256,
+        subject_column=run.dataset_version.subject_column,
+        personal_columns=run.dataset_version.personal_columns or [],
     )
 
 
@@ -347,7 +376,7 @@ def gate_run_reverify(*, reverification_id: int) -> GateRunReverification:
         try:
             found = differences(run.result, gate_run_compute(run))
         except Exception as exc:  # a re-run that fails is a finding, not a crash
-            found = [f"the re-run failed: {type(exc).__name__}: {exc}"]
+            found = [f"the re-run failed: {unexpected_failure(exc)}"]
     with transaction.atomic(durable=True):
         check = GateRunReverification.objects.select_for_update().get(pk=check.pk)
         if check.status != GateRunReverification.Status.QUEUED:

@@ -17,9 +17,8 @@ from django.utils import timezone
 from ..gates import GateInputError, PolicyError
 from ..models import GateRun
 from ..storage import SnapshotUnreadable, artifacts
-from .gates import gate_run_compute, gate_run_finish, gate_run_start
+from .gates import gate_run_compute, gate_run_finish, gate_run_start, unexpected_failure
 from .releases import release_gates_from_run
-
 
 @transaction.atomic(durable=True)
 def gate_run_conclude(*, run: GateRun, result: dict | None, reason: str = "") -> GateRun:
@@ -37,7 +36,7 @@ def gate_run_execute(*, run_id: int) -> GateRun:
     except (artifacts.ArtifactRefused, SnapshotUnreadable, GateInputError, PolicyError) as exc:
         return gate_run_conclude(run=run, result=None, reason=str(exc))
     except Exception as exc:  # never a crash, never a pass: an error with the reason
-        return gate_run_conclude(run=run, result=None, reason=f"{type(exc).__name__}: {exc}")
+        return gate_run_conclude(run=run, result=None, reason=unexpected_failure(exc))
     return gate_run_conclude(run=run, result=result)
 
 

@@ -26,6 +26,7 @@ from config.errors import Conflict, TooLarge
 
 from ..rules import erasure as erasure_rules
 from ..rules.kinds import GovernanceKind
+from ..rules.limits import quoted_list
 from .. import storage
 from ..storage import artifacts
 from ..models import (
@@ -306,7 +307,7 @@ def dataset_version_reference(
             raise ValidationError("schema is a list of {name, type} objects.")
         missing = sorted({c for c in [subject_column, *personal_columns, *sensitive_columns] if c} - set(names))
         if missing:
-            raise ValidationError(f"Declared column(s) not in the schema: {', '.join(missing)}.")
+            raise ValidationError(f"Declared column(s) not in the schema: {quoted_list(missing)}.")
     dv = DatasetVersion(
         dataset=dataset,
         version=version,

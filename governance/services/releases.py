@@ -338,6 +338,23 @@ def release_outcome(release: ReleaseRequest) -> rules.Outcome:
                           gate_verdict=release.gate_verdict or Verdict.ERROR)
 
 
+def release_still_needs(release: ReleaseRequest) -> tuple[str, ...]:
+    """What RELEASE (awaiting approval) still needs, in words: ("Compliance Officer",)."""
+    if release.state != State.AWAITING_APPROVAL:
+        return ()
+    return rules.still_needed(ApprovalRule.from_json(release.approval_policy.rule), release_outcome(release))
+
+
+def release_outcome_after(release: ReleaseRequest, *, user, decision: str, role: str) -> tuple[str, tuple[str, ...]]:
+    """What would follow if USER recorded DECISION in ROLE now: (status, still needed).
+
+    The confirmation page says it before anything is recorded; ``release_decide`` decides."""
+    rule = ApprovalRule.from_json(release.approval_policy.rule)
+    decisions = [*_recorded(release), RecordedDecision(user.pk, role, Decision(decision))]
+    outcome = rules.evaluate(rule, decisions=decisions, gate_verdict=release.gate_verdict or Verdict.ERROR)
+    return outcome.status, rules.still_needed(rule, outcome)
+
+
 def _recorded(release) -> list[RecordedDecision]:
     return [
         RecordedDecision(a.approver_id, a.role, Decision(a.decision), a.justification)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ..rules.limits import quoted_list
+
 ARTIFACT_DIR = "artifacts"
 
 
@@ -81,7 +83,7 @@ def _load_skops(data):
     untrusted = sio.get_untrusted_types(data=data)
     refused = sorted(t for t in untrusted if not trusted_skops_type(t))
     if refused:
-        raise ArtifactRefused(f"The skops artifact holds types that are not trusted: {', '.join(refused)}.")
+        raise ArtifactRefused(f"The skops artifact holds types that are not trusted: {quoted_list(refused)}.")
     model = sio.loads(data, trusted=untrusted)
     if not hasattr(model, "predict"):
         raise ArtifactRefused(f"The skops artifact holds a {type(model).__name__}, which has no predict().")

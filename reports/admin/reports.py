@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from audit.selectors import checkpoint_latest
 from config.errors import DomainError, refusal_text
@@ -88,10 +88,10 @@ class ReportAdmin(ServiceWritesAdmin):
 
     @admin.display(description="attached files")
     def attachments_table(self, obj):
-        rows = "".join(format_html("<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
-                                   a["name"], a["media_type"], a["sha256"]) for a in obj.attachments)
+        rows = format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+                                ((a["name"], a["media_type"], a["sha256"]) for a in obj.attachments))
         return format_html("<table><tr><th>File</th><th>Media type</th><th>SHA-256</th></tr>{}</table>",
-                           format_html(rows)) if rows else "—"
+                           rows) if rows else "—"
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

@@ -52,6 +52,8 @@ class ReportSerializer(serializers.Serializer):
 class ReportListView(APIView):
     """The reports the caller may read (newest first), and asking for a new one."""
 
+    pagination_class = Pagination  # the schema documents the list as the paginated page it is
+
     class ReportRequestSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=[k.value for k in DocumentKind])
         subject = serializers.CharField(max_length=100, help_text="governance.modelversion:ID, or for an inventory "

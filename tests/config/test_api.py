@@ -18,6 +18,31 @@ def test_openapi_schema_generates_without_warnings(db, tmp_path):
     assert "openapi: 3" in text and "bearerAuth" in text
 
 
+def test_the_schema_says_what_the_server_does(client, make_user):
+    """What a schema-driven client met that was not so (issue 13, item 13)."""
+    client.force_login(make_user())
+    schema = client.get("/api/v1/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    listed = schema["paths"]["/api/v1/releases"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/PaginatedReleaseList"}  # was a bare array
+    assert {"count", "next", "previous", "results"} <= set(components["PaginatedReleaseList"]["properties"])
+    for component, field in (("ModelOutput", "owner"), ("GatePolicyOutput", "created_by"),
+                             ("GateRunOutput", "submitted_by"), ("DatasetVersionOutput", "created_by")):
+        assert components[component]["properties"][field].get("nullable") is True, (component, field)
+    request = schema["paths"]["/api/v1/releases"]["post"]["requestBody"]["content"]["application/json"]
+    for example in request["examples"].values():  # a request that works: either field, never both
+        assert ("model" in example["value"]) != ("model_version" in example["value"])
+    approvals = components["ReleaseApproval"]
+    assert "justification" not in approvals["required"]  # a pipeline does not receive it
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for code in ("400", "401", "403", "429", *(("404",) if "{" in path else ()),
+                         *(("413", "415") if method == "post" else ())):
+                content = operation["responses"].get(code, {}).get("content", {})
+                assert set(content) == {"application/problem+json"}, (method, path, code)
+                assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+
+
 def test_schema_endpoint_and_docs_page_use_local_assets(client, make_user):
     client.force_login(make_user())
     schema = client.get("/api/v1/schema/")
@@ -244,3 +269,22 @@ def test_json_depth_and_nul_check_agree_with_the_recursive_definitions(value, as
     text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
     assert config_parsers.json_depth(text) == _depth(value)
     assert config_parsers.holds_nul(value) == _nul(value)
+
+
+def test_the_api_root_points_to_the_docs(client):
+    response = client.get("/api/v1/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["docs"].endswith("/api/v1/docs/") and body["schema"].endswith("/api/v1/schema/")
+    assert client.get(body["docs"].replace("http://testserver", "")).status_code == 200
+
+
+def test_a_chunked_body_is_411_not_an_empty_body(token_client, unit):
+    """Django reads a body only up to its Content-Length: a chunked one arrived empty and was
+    answered "field required". A buffering proxy sends the length; without one, say so."""
+    response = token_client.post("/api/v1/datasets", {"business_unit": unit.slug, "name": "d"}, format="json",
+                                 HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411 and response["Content-Type"] == "application/problem+json"
+    assert "Content-Length" in response.json()["detail"]
+    assert token_client.post("/api/v1/datasets", {"business_unit": unit.slug, "name": "d"},
+                             format="json").status_code == 201

@@ -22,7 +22,7 @@ def test_the_demo_issues_one_report_per_kind_once(db, capsys):
     rows = list(csv.reader(io.StringIO(reader.embedded_file(inventory, "model-inventory.csv").content.decode())))
     assert rows[0][:3] == ["Business unit", "Model", "Risk tier"]
     by_model = {r[1]: r for r in rows[1:]}
-    assert set(by_model) == {"credit-scoring", "credit-scoring-gbm", "credit-prescreen"}  # the last: erasure demo
+    assert set(by_model) == {"credit-scoring", "credit-scoring-gbm", "credit-prescreen"}  # the last: erasure's demo
     assert by_model["credit-scoring-gbm"][6] == "1.1"  # the version in production
     assert by_model["credit-scoring-gbm"][7].startswith("passed")
     # The demo's human sections (1(e), 5) show as written, by their authors.
@@ -34,5 +34,5 @@ def test_the_demo_issues_one_report_per_kind_once(db, capsys):
     certificate = report_content(issued["erasure-certificate"])
     text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(certificate)).pages)
     assert done.reference in text and COMPLETED not in text and COMPLETED.encode() not in certificate
-    call_command("demo")  # idempotent: nothing new is issued
+    call_command("demo", "--full")  # idempotent, even running every step again: nothing new is issued
     assert Report.objects.unrestricted().count() == 5

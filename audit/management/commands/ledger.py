@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ...keys import generate_key_file, load_key_file, signing_key
-from ...selectors import evidence_bundle, key_list, queued_count
+from ...selectors import evidence_bundle, key_list, queued_count, subjects_about
 from ...services import CheckpointConflict, checkpoint_create, ledger_key_revoke, ledger_key_rotate
 from ...verification import ledger_verify
 
@@ -46,6 +46,11 @@ class Command(BaseCommand):
         export = sub.add_parser("export", help="Write an evidence bundle that `python -m audit.verifier` checks.")
         export.add_argument("--out", required=True, help="Path of the bundle (JSON) to write.")
         export.add_argument("--subject", help="Only this subject's entries, with inclusion proofs.")
+        export.add_argument(
+            "--related", action="store_true",
+            help="With --subject: everything about it (for a model version: its model, training run, code, "
+                 "datasets, gate runs and releases).",
+        )
 
     def handle(self, *args, action, **opts):
         try:
@@ -129,9 +134,12 @@ class Command(BaseCommand):
                 f"queued {oldest:%Y-%m-%d %H:%M:%S} UTC); `manage.py ledger checkpoint` seals them."
             )
 
-    def _export(self, out, subject=None, **_):
+    def _export(self, out, subject=None, related=False, **_):
+        if related and not subject:
+            raise CommandError("--related needs --subject.")
         checkpoint = checkpoint_create()
-        bundle = evidence_bundle(checkpoint=checkpoint, subject=subject)
+        subjects = subjects_about(subject) if related else None
+        bundle = evidence_bundle(checkpoint=checkpoint, subject=None if related else subject, subjects=subjects)
         Path(out).write_text(json.dumps(bundle, indent=1, sort_keys=True))
         self.stdout.write(
             f"Wrote {len(bundle['entries'])} entries at tree size {checkpoint.tree_size} to {out}.\n"

@@ -17,7 +17,12 @@ def test_superuser_grants_and_revokes_access_in_the_admin(client, make_user, uni
     assert response.status_code == 200
     assert can_access_unit(scientist, unit, write=True)
     assert LedgerEntry.objects.filter(kind="access.unit_granted", actor=admin_user.username).exists()
-    client.post(url, {"revoke": scientist.pk})
+    confirm = f"/admin/governance/businessunit/{unit.pk}/access/{scientist.pk}/revoke/"
+    assert confirm in client.get(url).content.decode()
+    page = client.get(confirm).content.decode()  # says what follows, changes nothing
+    assert "no longer sees or acts on" in page and 'id="confirm-form"' in page
+    assert can_access_unit(scientist, unit)
+    client.post(confirm)
     assert not can_access_unit(scientist, unit)
     assert LedgerEntry.objects.filter(kind="access.unit_revoked", actor=admin_user.username).exists()
 
@@ -126,3 +131,12 @@ def test_adding_a_user_in_the_admin_still_works(client, make_user):
     assert kinds == ["access.user_created", "access.user_profile_changed", "access.user_status_changed",
                      "access.roles_changed"]
     assert "new@example.com" not in str(LedgerEntry.objects.get(kind="access.user_profile_changed").payload)
+
+
+def test_a_units_change_page_opens_for_the_superuser(client, make_user, unit):
+    """The only path to "manage access" was a 500 (prepopulated slug on a read-only field)."""
+    client.force_login(make_user(superuser=True))
+    response = client.get(f"/admin/governance/businessunit/{unit.pk}/change/")
+    assert response.status_code == 200
+    assert f"/admin/governance/businessunit/{unit.pk}/access/" in response.content.decode()
+    assert client.get("/admin/governance/businessunit/add/").status_code == 200

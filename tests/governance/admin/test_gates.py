@@ -42,6 +42,30 @@ def test_run_page_shows_checks_and_svg_charts(make_user, unit, other_unit, faile
     assert outsider.get(f"/admin/governance/gaterun/{failed_run.pk}/change/").status_code in (302, 404)
 
 
+def test_run_page_shows_tables_not_raw_json_and_offers_the_result_as_a_download(make_user, unit, failed_run):
+    officer = _client(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    html = officer.get(f"/admin/governance/gaterun/{failed_run.pk}/change/").content.decode()
+    result = failed_run.result
+    raw = result["explainability"]["raw_values"][0][0]
+    assert repr(raw) not in html and '"raw_values"' not in html  # no per-row SHAP dump
+    assert len(html) < 200_000
+    for table in ('id="checks"', 'id="performance"', 'id="shap-importance"'):
+        assert table in html, table
+    assert "95% interval" in html and "selection rate" in html
+    checks = result["checks"]
+    not_applicable = [c for c in checks if c["verdict"] == "not_applicable"]
+    assert not_applicable, "the first run of a model has nothing to compare with"
+    passed = sum(c["verdict"] == "passed" for c in checks)
+    assert f"{passed} passed" in html and f"{len(not_applicable)} not applicable" in html
+    assert html.count('data-verdict="not_applicable"') >= len(not_applicable)  # worded as such, not as passed
+    assert ">Not applicable<" in html and ">Failed<" in html
+    download = officer.get(f"/admin/governance/gaterun/{failed_run.pk}/result.json")
+    assert download.status_code == 200 and "attachment" in download["Content-Disposition"]
+    assert download.json() == result
+    listing = officer.get("/admin/governance/gaterun/").content.decode()
+    assert f"Gate run #{failed_run.pk} of " in listing and "not applicable" in listing
+
+
 def test_run_list_is_restricted_to_units(make_user, unit, other_unit, failed_run):
     outsider = _client(make_user(roles.COMPLIANCE_OFFICER, [other_unit]))
     page = outsider.get("/admin/governance/gaterun/")

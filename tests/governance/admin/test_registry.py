@@ -106,3 +106,80 @@ def test_nothing_can_be_deleted(unit, make_user, credit_model_version):
     client = _login(make_user(None, superuser=True))
     assert client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/delete/").status_code in (403, 302)
     assert client.post(f"/admin/governance/modelversion/{credit_model_version.pk}/change/", {"version": "x"}).status_code == 403
+
+
+def test_a_models_page_links_its_versions_releases_and_gate_runs(unit, make_user, credit_model_version):
+    from governance.services.releases import release_request
+    from tests.gate_verdicts import record_gate_verdict
+
+    release = record_gate_verdict(release_request(model_version=credit_model_version, environment="staging",
+                                                  actor=make_user(roles.DATA_SCIENTIST, [unit])), "passed")
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    model = credit_model_version.model
+    page = client.get(f"/admin/governance/mlmodel/{model.pk}/change/").content.decode()
+    assert f'href="/admin/governance/modelversion/{credit_model_version.pk}/change/">v1.0</a>' in page
+    assert f'href="/admin/governance/releaserequest/{release.pk}/review/">Release #{release.pk}: v1.0 → staging</a>' in page
+    assert f'href="/admin/governance/gaterun/{release.gate_run_id}/change/">Gate run #{release.gate_run_id} of' in page
+    version_page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/change/").content.decode()
+    assert f"/admin/governance/releaserequest/{release.pk}/review/" in version_page
+
+
+def test_lineage_boxes_link_to_their_records(unit, make_user, credit_model_version):
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/change/").content.decode()
+    run = credit_model_version.training_run
+    dv = run.inputs.get().dataset_version
+    for url in (f"/admin/governance/trainingrun/{run.pk}/change/", f"/admin/governance/datasetversion/{dv.pk}/change/",
+                f"/admin/governance/codeversion/{run.code_version_id}/change/"):
+        assert f'<a href="{url}" class="lineage-node">' in page, url
+
+
+def test_history_is_the_ledger_entries_about_the_record(unit, make_user, credit_model_version):
+    from audit.services import checkpoint_create
+
+    checkpoint_create()
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    page = client.get(f"/admin/governance/modelversion/{credit_model_version.pk}/history/").content.decode()
+    entries = LedgerEntry.objects.filter(subject=credit_model_version.ledger_subject)
+    assert entries.exists()
+    for e in entries:
+        assert f'href="/admin/audit/ledgerentry/{e.seq}/change/">#{e.seq}</a>' in page
+    assert 'data-included="yes"' in page and "included in the signed checkpoint" in page
+
+
+def test_an_auditor_exports_everything_about_a_version_and_it_verifies_offline(unit, make_user, credit_model_version,
+                                                                               tmp_path):
+    import subprocess
+    import sys
+
+    from audit.keys import signing_key
+
+    auditor = _login(make_user(roles.AUDITOR))
+    post = {"action": "export_evidence_bundle", "_selected_action": [credit_model_version.pk]}
+    response = auditor.post("/admin/governance/modelversion/", post)
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    bundle = response.json()
+    run = credit_model_version.training_run
+    assert {credit_model_version.ledger_subject, run.ledger_subject,
+            credit_model_version.model.ledger_subject} <= set(bundle["subjects"])
+    path = tmp_path / "bundle.json"
+    path.write_bytes(response.content)
+    done = subprocess.run([sys.executable, "-m", "audit.verifier", str(path), "--key", signing_key().verifier_key],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    officer = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    assert "export_evidence_bundle" not in officer.get("/admin/governance/modelversion/").content.decode()
+
+
+def test_schema_parameters_and_metrics_are_tables_not_json(unit, make_user, credit_model_version):
+    client = _login(make_user(roles.COMPLIANCE_OFFICER, [unit]))
+    run = credit_model_version.training_run
+    page = client.get(f"/admin/governance/trainingrun/{run.pk}/change/").content.decode()
+    name, value = next(iter(run.metrics.items()))
+    assert f"<tr><th>{name}</th><td>{value:.6g}</td></tr>" in page
+    assert f"<tr><th>{next(iter(run.parameters))}</th>" in page
+    dv = run.inputs.get().dataset_version
+    page = client.get(f"/admin/governance/datasetversion/{dv.pk}/change/").content.decode()
+    column = dv.schema[0]
+    assert "<thead><tr><th>name</th><th>type</th>" in page and f"<td>{column['name']}</td>" in page
+    assert "[{&quot;name&quot;" not in page  # no JSON dump of the schema

@@ -35,6 +35,15 @@ def review_url(release):
     return f"/admin/governance/releaserequest/{release.pk}/review/"
 
 
+def decide_url(release, decision):
+    """The confirmation page of DECISION: GET says what follows, POST records it."""
+    return f"/admin/governance/releaserequest/{release.pk}/{decision}/"
+
+
+def offers(page, decision):
+    return f'/{decision}/" id="{decision}"' in page
+
+
 def test_officer_sees_what_needs_attention(make_user, unit, release):
     officer = browser_for(make_user(CO, [unit]))
     index = officer.get("/admin/")
@@ -59,26 +68,27 @@ def test_review_page_shows_lineage_gates_and_forms(make_user, unit, release):
     assert lineage.count("<rect") == 4  # and the code version: nothing else, nothing missing
     assert "Gate results" in page and "demographic_parity_ratio" in page
     assert f'href="/admin/governance/gaterun/{release.gate_run_id}/change/"' in page
-    assert 'value="approve"' in page and 'value="reject"' in page
+    assert offers(page, "approve") and offers(page, "reject")
     assert release.model_version.artifact_sha256 in page
 
 
 def test_approve_in_the_admin_goes_through_the_service(make_user, unit, release, django_capture_on_commit_callbacks):
     validator, officer = make_user(MRV, [unit]), make_user(CO, [unit])
-    response = browser_for(validator).post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY})
+    response = browser_for(validator).post(decide_url(release, "approve"), {"role": MRV, "justification": WHY})
     assert response.status_code == 302
     with django_capture_on_commit_callbacks(execute=True):  # the attestation is signed once the approval commits
-        browser_for(officer).post(review_url(release), {"action": "approve", "role": CO, "justification": WHY})
+        browser_for(officer).post(decide_url(release, "approve"), {"role": CO, "justification": WHY})
     release.refresh_from_db()
     assert release.state == State.APPROVED and release.attestation
     assert LedgerEntry.objects.filter(subject=release.ledger_subject, kind="release.approval_given").count() == 2
     page = browser_for(officer).get(review_url(release)).content.decode()
-    assert 'id="attestation"' in page and 'value="revoke"' in page
+    assert 'id="attestation"' in page and f"/{release.pk}/revoke/" in page
 
 
 def test_a_justification_is_required_in_the_form(make_user, unit, release):
-    response = browser_for(make_user(MRV, [unit])).post(review_url(release), {"action": "approve", "role": MRV, "justification": ""})
+    response = browser_for(make_user(MRV, [unit])).post(decide_url(release, "approve"), {"role": MRV, "justification": ""})
     assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert 'id="confirm-form"' in response.content.decode()  # the confirmation page again, with the error
     assert not Approval.objects.exists()
 
 
@@ -86,8 +96,8 @@ def test_requester_finds_no_approve_button(requester, release):
     requester.groups.add(type(requester.groups.first()).objects.get(name=MRV))
     client = browser_for(requester)
     page = client.get(review_url(release)).content.decode()
-    assert 'value="approve"' not in page and "You requested this release" in page
-    response = client.post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY}, follow=True)
+    assert not offers(page, "approve") and "You requested this release" in page
+    response = client.post(decide_url(release, "approve"), {"role": MRV, "justification": WHY}, follow=True)
     assert "may not decide on their own release request" in response.content.decode()
     assert not Approval.objects.exists()
 
@@ -95,7 +105,7 @@ def test_requester_finds_no_approve_button(requester, release):
 def test_segregation_refusal_is_shown_not_crashed(make_user, unit, release):
     validator = make_user(MRV, [unit])
     release_decide(release=release, actor=validator, role=MRV, decision="approve", justification=WHY)
-    response = browser_for(validator).post(review_url(release), {"action": "approve", "role": MRV, "justification": WHY}, follow=True)
+    response = browser_for(validator).post(decide_url(release, "approve"), {"role": MRV, "justification": WHY}, follow=True)
     assert response.status_code == 200 and "distinct people" in response.content.decode()
 
 
@@ -111,8 +121,8 @@ def test_another_units_officer_cannot_see_the_release(make_user, other_unit, rel
 def test_auditor_reads_but_cannot_decide(make_user, release):
     client = browser_for(make_user(AUD))
     page = client.get(review_url(release)).content.decode()
-    assert 'value="approve"' not in page
-    assert client.post(review_url(release), {"action": "approve", "role": AUD, "justification": WHY}).status_code == 403
+    assert not offers(page, "approve")
+    assert client.post(decide_url(release, "approve"), {"role": AUD, "justification": WHY}).status_code == 403
 
 
 @pytest.mark.parametrize("superuser", [False, True])
@@ -149,9 +159,9 @@ def test_admin_permission_matrix(make_user, unit, other_unit, release, role, own
     assert (f"/releaserequest/{release.pk}/" in changelist.content.decode()) == listed
     response = client.get(review_url(release))
     assert response.status_code == page
-    assert ('value="approve"' in response.content.decode()) == button
+    assert offers(response.content.decode(), "approve") == button
     decision_role = role if role in (CO, MRV) else MRV
-    response = client.post(review_url(release), {"action": "approve", "role": decision_role, "justification": WHY})
+    response = client.post(decide_url(release, "approve"), {"role": decision_role, "justification": WHY})
     assert response.status_code == post
     assert Approval.objects.count() == (1 if post == 302 else 0)
 
@@ -161,3 +171,86 @@ def test_nothing_awaits_the_decision_of_someone_who_cannot_decide(make_user, uni
     assert "Nothing awaits your decision." in page
     page = browser_for(make_user(MRV, [unit])).get("/admin/governance/releaserequest/attention/").content.decode()
     assert "Nothing awaits your decision." not in page
+
+
+def test_a_decision_is_confirmed_on_a_page_that_says_what_follows(make_user, unit, release):
+    validator = browser_for(make_user(MRV, [unit]))
+    page = validator.get(decide_url(release, "approve")).content.decode()
+    assert 'id="confirm-form"' in page
+    assert "As Model Risk Validator: the request still needs Compliance Officer." in page
+    assert not Approval.objects.exists()  # a GET records nothing
+    validator.post(decide_url(release, "approve"), {"role": MRV, "justification": WHY})
+    assert Approval.objects.filter(release=release, decision="approve").count() == 1
+
+
+def test_after_one_approval_the_page_says_who_is_still_needed_and_the_form_is_gone(make_user, unit, release):
+    validator = make_user(MRV, [unit])
+    release_decide(release=release, actor=validator, role=MRV, decision="approve", justification=WHY)
+    page = browser_for(validator).get(review_url(release)).content.decode()
+    assert '<p id="still-needs">Still needs: Compliance Officer</p>' in page
+    assert not offers(page, "approve") and not offers(page, "reject")
+    assert 'id="you-decided">You decided: approve as Model Risk Validator' in page
+    assert "Awaiting approval" in page and "awaiting_approval<" not in page
+    again = browser_for(validator).get(decide_url(release, "approve")).content.decode()
+    assert 'id="refusal"' in again and 'id="confirm-form"' not in again
+    officer_page = browser_for(make_user(CO, [unit])).get(decide_url(release, "approve")).content.decode()
+    assert "the request is approved" in officer_page
+
+
+def test_gate_run_and_ledger_references_are_links_a_person_reads(make_user, unit, release):
+    validator = make_user(MRV, [unit])
+    release_decide(release=release, actor=validator, role=MRV, decision="approve", justification=WHY)
+    page = browser_for(validator).get(review_url(release)).content.decode()
+    run = release.gate_run
+    assert (f'href="/admin/governance/gaterun/{run.pk}/change/" id="gate-run-link">Gate run #{run.pk} of '
+            f'{release.model.name} v{release.model_version.version}</a>') in page
+    approval = Approval.objects.get()
+    assert f'<a href="/admin/audit/ledgerentry/{approval.ledger_seq}/change/">#{approval.ledger_seq}</a>' in page
+    release.refresh_from_db()
+    assert f'<a href="/admin/audit/ledgerentry/{release.gate_ledger_seq}/change/">' in page
+    assert "governance.gaterun:" not in page
+
+
+def test_the_attestation_is_shown_decoded_with_a_download(make_user, unit, release, django_capture_on_commit_callbacks):
+    officer = make_user(CO, [unit])
+    release_decide(release=release, actor=make_user(MRV, [unit]), role=MRV, decision="approve", justification=WHY)
+    with django_capture_on_commit_callbacks(execute=True):
+        release_decide(release=release, actor=officer, role=CO, decision="approve", justification=WHY)
+    release.refresh_from_db()
+    client = browser_for(officer)
+    page = client.get(review_url(release)).content.decode()
+    assert "https://in-toto.io/Statement/v1" in page
+    assert f"sha256:{release.model_version.artifact_sha256}" in page
+    key_id = release.attestation["signatures"][0]["keyid"]
+    assert f'<code class="signer-key">{key_id}</code>' in page
+    assert release.attestation["payload"] not in page  # no base64 blob
+    download = client.get(f"/admin/governance/releaserequest/{release.pk}/attestation.json")
+    assert download.status_code == 200 and "attachment" in download["Content-Disposition"]
+    assert download.json() == release.attestation
+
+
+def test_revoking_is_confirmed_first(make_user, unit, release, django_capture_on_commit_callbacks):
+    officer = make_user(CO, [unit])
+    release_decide(release=release, actor=make_user(MRV, [unit]), role=MRV, decision="approve", justification=WHY)
+    with django_capture_on_commit_callbacks(execute=True):
+        release_decide(release=release, actor=officer, role=CO, decision="approve", justification=WHY)
+    client = browser_for(officer)
+    url = f"/admin/governance/releaserequest/{release.pk}/revoke/"
+    page = client.get(url).content.decode()
+    assert "A revocation is final" in page and 'id="confirm-form"' in page
+    release.refresh_from_db()
+    assert release.state == State.APPROVED
+    assert client.post(url, {"justification": "The monitoring found drift in the income feature."}).status_code == 302
+    release.refresh_from_db()
+    assert release.state == State.REVOKED
+    assert client.post(review_url(release), {"action": "revoke"}).status_code == 405
+
+
+def test_a_releases_history_is_its_ledger_entries(make_user, unit, release):
+    page = browser_for(make_user(CO, [unit])).get(f"/admin/governance/releaserequest/{release.pk}/history/")
+    html = page.content.decode()
+    entries = LedgerEntry.objects.filter(subject=release.ledger_subject)
+    assert page.status_code == 200 and entries.count() >= 2
+    for e in entries:
+        assert f'href="/admin/audit/ledgerentry/{e.seq}/change/">#{e.seq}</a>' in html
+    assert "No ledger entry" not in html

@@ -1,3 +1,6 @@
+import logging
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -134,3 +137,76 @@ def test_policies_with_numbers_no_digest_can_hold_are_400_not_500(db, make_user,
     body = _problem(officer.post("/api/v1/gates/policies", raw % "25", content_type="application/json"), 400)
     assert "demographic_parity_ratio/min" in str(body["errors"])
     assert not GatePolicy.objects.exists()
+
+
+# --- what a run's errors may say: never a value of the data (issue 13, items 4-6) --------------
+
+SUBJECT_ID = re.compile(r"applicant-\d{4}")
+
+
+def _leaks(text, *values):
+    """The subject ids and the given cell VALUES that TEXT quotes."""
+    return SUBJECT_ID.findall(text) + [v for v in values if v in text]
+
+
+def _run_texts(client, response):
+    """Everything a caller and the operators' log get to read about one submission."""
+    texts = [response.content.decode()]
+    if response.status_code == 202:
+        run = GateRun.objects.get(pk=response.json()["id"])
+        texts += [client.get(f"/api/v1/gates/runs/{run.pk}").content.decode(), run.reason]
+        texts += [str(e.payload) for e in LedgerEntry.objects.filter(subject=run.ledger_subject)]
+    return texts
+
+
+@pytest.fixture
+def mistyped_version(unit, make_german_credit_version, tmp_path):
+    """The German credit data with the word 'three' in one row's `duration` (a column of numbers)."""
+    from governance.demo.credit import german_credit_frame
+
+    df = german_credit_frame()
+    df["duration"] = df["duration"].astype(object)
+    df.loc[17, "duration"] = "three"
+    path = tmp_path / "mistyped.csv"
+    df.to_csv(path, index=False)
+    return make_german_credit_version(unit, version="mistyped", path=path)
+
+
+def test_no_error_of_a_gate_run_quotes_the_data(token_client, submit_body, mistyped_version, caplog, make_user,
+                                                django_capture_on_commit_callbacks):
+    """Every way a submission or a run can fail, scanned for the subject ids of the German credit
+    data and for cell values: the response, the run's reason and result, the ledger and the log."""
+    caplog.set_level(logging.DEBUG)
+    by_sensitive = credit_policy_document()
+    by_sensitive["fairness"]["sensitive_features"] = [{"column": "applicant_id"}]
+    by_amount = credit_policy_document()
+    by_amount["fairness"]["sensitive_features"] = [{"column": "credit_amount"}]
+    by_amount["fairness"]["intersections"] = []
+    head = _client_for(make_user(roles.HEAD_OF_MODEL_RISK))
+    policies = {}
+    for name, document in (("by-subject", by_sensitive), ("by-amount", by_amount)):
+        policies[name] = head.post("/api/v1/gates/policies", {"name": name, "document": document},
+                                   format="json").json()["id"]
+    cases = {
+        "subject column as label": ({"label_column": "applicant_id", "positive_label": "applicant-0001"}, 400,
+                                    "subject column"),
+        "personal column as label": ({"label_column": "sex", "positive_label": "male"}, 400, "declared personal"),
+        "subject column as sensitive feature": ({"policy": policies["by-subject"]}, 400, "cannot be a sensitive"),
+        "an input as label": ({"label_column": "credit_amount", "positive_label": "1169"}, 400, "model's inputs"),
+        "too many groups": ({"policy": policies["by-amount"]}, 202, "more than 50 groups"),
+        "wrongly typed input": ({"dataset_version": mistyped_version.pk}, 202, "expects numbers in 'duration'"),
+        "positive label absent": ({"positive_label": "applicant-0002"}, 202, "does not occur"),
+    }
+    for case, (extra, status, message) in cases.items():
+        with django_capture_on_commit_callbacks(execute=True):
+            response = token_client.post("/api/v1/gates/runs", submit_body(**extra), format="json")
+        assert response.status_code == status, (case, response.content)
+        texts = _run_texts(token_client, response)
+        assert message in " ".join(texts), (case, texts)
+        leaked = [t for t in texts if _leaks(t, "three", "'1169'", "5951")]
+        # The caller's own input (a positive label they typed) may be repeated back; nothing else.
+        leaked = [t for t in leaked if _leaks(t.replace(extra.get("positive_label", "\0"), ""), "three", "5951")]
+        assert not leaked, (case, leaked)
+    log = caplog.text
+    assert not _leaks(log, "three", "5951"), log[:2000]
+

@@ -1,5 +1,8 @@
 import hashlib
 import io
+import logging
+import re
+import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -296,3 +299,88 @@ def test_parquet_upload_infers_the_format_from_the_name(token_client, dataset_id
     body = response.json()
     assert body["file_format"] == "parquet" and body["row_count"] == 1000
     assert SubjectIndexEntry.objects.filter(dataset_version_id=body["id"]).count() == 1000
+
+
+def _session_client(user):
+    """A person's browser: logged in by session, with the CSRF check enforced (the test client
+    skips it otherwise, and with it Django's own parsing of the body)."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.get("/admin/login/")  # the login page sets the csrftoken cookie
+    assert client.login(username=user.username, password="correct-horse-battery")
+    client.credentials(HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    return client
+
+
+def test_a_session_upload_with_csrf_enforced_is_stored_and_obeys_the_limit(unit, make_user, german_credit_csv,
+                                                                            settings):
+    scientist = make_user(roles.DATA_SCIENTIST, [unit])
+    client = _session_client(scientist)
+    created = client.post("/api/v1/datasets", {"business_unit": unit.slug, "name": "german-credit"}, format="json")
+    assert created.status_code == 201, created.content
+    dataset_id = created.json()["id"]
+    content = german_credit_csv.read_bytes()
+    without_token = APIClient(enforce_csrf_checks=True)
+    without_token.login(username=scientist.username, password="correct-horse-battery")
+    _problem(_upload(without_token, dataset_id, content), 403)  # the CSRF check holds
+    response = _upload(client, dataset_id, content)  # was a 500: an in-memory file, no temporary path
+    assert response.status_code == 201, response.content
+    assert response.json()["row_count"] == 1000
+    settings.CUSTOS_MAX_UPLOAD_BYTES = 1024  # the limit now applies to sessions too
+    before = _counts()
+    _problem(_upload(client, dataset_id, content, version="v2"), 413)
+    assert _counts() == before
+
+
+def test_a_snapshot_of_30000_columns_is_a_quick_400(token_client, dataset_id):
+    """A 260 KB CSV of 30,000 columns outlasted a worker's 30 s timeout (a quadratic check of
+    repeated names, and pyarrow's reader takes minutes on such a header); now it is refused at once."""
+    from governance.rules.limits import SNAPSHOT_MAX_COLUMNS
+
+    names = ["applicant_id"] + [f"c{i}" for i in range(29_999)]
+    content = (",".join(names) + "\n" + ",".join(["applicant-0001"] + ["1"] * 29_999) + "\n").encode()
+    before = _counts()
+    started = time.perf_counter()
+    body = _problem(_upload(token_client, dataset_id, content), 400)
+    assert time.perf_counter() - started < 5
+    assert f"at most {SNAPSHOT_MAX_COLUMNS:,}" in body["errors"]["file"][0]
+    assert _counts() == before
+    # Just under the limit is accepted, repeated names are still found (and named, bounded).
+    names = ["applicant_id"] + [f"c{i % 1500}" for i in range(SNAPSHOT_MAX_COLUMNS - 1)]
+    content = (",".join(names) + "\n" + ",".join(["applicant-0001"] + ["1"] * (len(names) - 1)) + "\n").encode()
+    message = _problem(_upload(token_client, dataset_id, content), 400)["errors"]["file"][0]
+    assert message.startswith("Column names must be unique; repeated: c0, c1,") and "and 489 more" in message
+    assert len(message) < 300
+
+
+def test_no_refused_upload_quotes_the_data(token_client, dataset_id, unit, german_credit_csv, caplog):
+    """Every way an upload of the German credit data can be refused, scanned for its subject ids
+    and cell values: the response and the log (issue 13, item 4)."""
+    caplog.set_level(logging.DEBUG)
+    good = german_credit_csv.read_bytes()
+    lines = good.splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    cases = {
+        "truncated": (good[: len(good) // 2 + 7], "data.csv", {}),
+        "a row with an extra field": (header + rows[0] + rows[1].rstrip(b"\n") + b",Jane Roe\n" + b"".join(rows[2:]),
+                                      "data.csv", {}),
+        "a quote never closed": (header + rows[0] + b'"' + b"".join(rows[1:]), "data.csv", {}),
+        "missing subject column": (good, "data.csv", {"subject_column": "id"}),
+        "missing declared column": (good, "data.csv", {"personal_columns": "name"}),
+        "repeated column": (header.replace(b"risk", b"applicant_id", 1) + b"".join(rows), "data.csv", {}),
+        "csv said to be parquet": (good, "data.parquet", {}),
+        "too many columns": (b",".join([b"applicant_id"] + [b"c%d" % i for i in range(3000)]) + b"\n"
+                             + b",".join([b"applicant-0042"] + [b"7"] * 3000) + b"\n", "data.csv", {}),
+    }
+    for i, (case, (content, name, fields)) in enumerate(cases.items()):
+        response = _upload(token_client, dataset_id, content, name=name, version=f"v{i}", **fields)
+        assert response.status_code == 400, (case, response.content)
+        text = response.content.decode()
+        assert not re.findall(r"applicant-\d{4}", text) and "Jane Roe" not in text, (case, text)
+    artifact = io.BytesIO(b"applicant-0001,male,67\n")
+    artifact.name = "model.skops"
+    model = token_client.post("/api/v1/models", {"business_unit": unit.slug, "name": "m", "risk_tier": "minimal",
+                                                 "intended_purpose": "Testing refusals."}, format="json").json()
+    response = token_client.post(f"/api/v1/models/{model['id']}/versions",
+                                 {"artifact": artifact, "version": "1", "format": "skops"}, format="multipart")
+    assert response.status_code == 400 and "applicant-0001" not in response.content.decode()
+    assert not re.findall(r"applicant-\d{4}|Jane Roe", caplog.text), caplog.text[:2000]

@@ -276,3 +276,22 @@ def test_status_of_a_superseded_version(make_user, unit, requester, make_credit_
     old, new = (status_of(token_client, mv).json() for mv in versions)
     assert (old["approved"], old["state"], old["attestation"]) == (False, "superseded", None)
     assert (new["approved"], new["state"]) == (True, "approved")
+
+
+def test_pipelines_read_releases_without_the_approvers_justifications(token_client, make_user, unit, requester,
+                                                                       credit_model_version):
+    """A pipeline reads a release and its attestation (which carries only the justification's
+    hash), not the written reasons of the approval records behind it; people with
+    governance.view_approval still read them, in the detail and in the list."""
+    release = record_gates(release_request(model_version=credit_model_version, environment="production",
+                                           actor=requester))
+    release_decide(release=release, actor=make_user(MRV, [unit]), role=MRV, decision="approve", justification=WHY)
+    for path in (f"/api/v1/releases/{release.pk}", "/api/v1/releases"):
+        body = token_client.get(path).json()
+        approvals = body["approvals"] if "approvals" in body else body["results"][0]["approvals"]
+        assert approvals and approvals[0]["decision"] == "approve"
+        assert "justification" not in approvals[0] and WHY not in json.dumps(body)
+        for reader in (make_user(CO, [unit]), make_user(AUD), requester):
+            body = client_for(reader).get(path).json()
+            approvals = body["approvals"] if "approvals" in body else body["results"][0]["approvals"]
+            assert approvals[0]["justification"] == WHY

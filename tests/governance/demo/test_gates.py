@@ -12,6 +12,6 @@ def test_demo_has_one_failing_and_one_passing_gate_run_with_charts(db, capsys):
     for run in runs.values():
         assert importance_chart(run.result).startswith("<svg")
         assert len(fairness_charts(run.result)) == 4
-    call_command("demo")  # idempotent
+    call_command("demo", "--full")  # every step again: each is idempotent
     assert GateRun.objects.filter(model_version__model__name="credit-scoring-gbm").count() == 2
     assert "gate runs of credit-scoring-gbm exist" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from governance.models import ReleaseRequest
 
 def test_demo_releases(db, tmp_path):
     call_command("demo")  # users, registry, gate runs, then the releases (attested at once by the step)
-    states = sorted(ReleaseRequest.objects.values_list("state", flat=True))
+    states = sorted(ReleaseRequest.objects.filter(model__name="credit-scoring-gbm").values_list("state", flat=True))
     assert states == ["approved", "awaiting_approval", "gate_failed", "rejected"]
     approved = ReleaseRequest.objects.get(state="approved")
     assert approved.gate_verdict == "passed" and approved.gate_run.status == "passed"
@@ -28,4 +28,4 @@ def test_demo_releases(db, tmp_path):
     assert stmt["predicate"]["release_id"] == approved.pk
     again = []
     releases(again.append)
-    assert again == ["  releases: exist"] and ReleaseRequest.objects.count() == 4
+    assert again == ["  releases: exist"] and ReleaseRequest.objects.filter(model__name="credit-scoring-gbm").count() == 4

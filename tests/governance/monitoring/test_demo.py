@@ -20,5 +20,6 @@ def test_the_demo_monitors_its_production_release(db, capsys):
     assert Finding.objects.filter(plan=plan, state="open", column="credit_amount").exists()
     assert LedgerEntry.objects.filter(kind="monitoring.window_closed").count() == 8
     assert windows[0].labelled == 500 and windows[7].labelled == 0
-    call_command("demo")
+    call_command("demo", "--full")  # every step again, not the quick path of a noted complete run
     assert "has windows" in capsys.readouterr().out
+    assert plan.windows.count() == 8

@@ -260,3 +260,23 @@ def test_approval_implies_every_rule_holds(decisions, verdict):
             assert any(d.decision == Decision.OVERRIDE and d.role == MRV for d in decisions)
     if any(d.decision == Decision.REJECT for d in decisions):
         assert out.status == "rejected"
+
+
+def test_still_needed_says_who_in_words():
+    from governance.rules import roles as r
+    from governance.rules.releases import ApprovalRule, Decision, RecordedDecision, evaluate, still_needed
+
+    rule = ApprovalRule(min_approvers=2, required_roles=(r.MODEL_RISK_VALIDATOR, r.COMPLIANCE_OFFICER))
+
+    def needs(decisions, verdict="passed"):
+        return still_needed(rule, evaluate(rule, decisions=decisions, gate_verdict=verdict))
+
+    assert needs([]) == ("Compliance Officer and Model Risk Validator",)
+    validator = RecordedDecision(1, r.MODEL_RISK_VALIDATOR, Decision.APPROVE)
+    assert needs([validator]) == ("Compliance Officer",)
+    assert needs([], "inconclusive") == ("an override of the inconclusive gate by a Model Risk Validator",
+                                         "Compliance Officer and Model Risk Validator")
+    assert needs([validator, RecordedDecision(2, r.COMPLIANCE_OFFICER, Decision.APPROVE)]) == ()
+    assert needs([RecordedDecision(2, r.COMPLIANCE_OFFICER, Decision.REJECT)]) == ()
+    loose = ApprovalRule(min_approvers=2)
+    assert still_needed(loose, evaluate(loose, decisions=[], gate_verdict="passed")) == ("2 more approvers",)

@@ -103,3 +103,50 @@ def test_an_inactive_or_anonymous_user_reads_nothing(ledger, make_user):
     gone.is_active = False
     assert not scope_entries(LedgerEntry.objects.all(), gone).exists()
     assert not scope_entries(LedgerEntry.objects.all(), AnonymousUser()).exists()
+
+
+# --- "everything about" a model version, for evidence bundles --------------------------------
+
+
+@pytest.fixture
+def released_version(credit_model_version, make_user, unit):
+    from tests.gate_verdicts import record_gate_verdict
+
+    release = release_request(model_version=credit_model_version, environment="staging",
+                              actor=make_user(roles.DATA_SCIENTIST, [unit]))
+    return record_gate_verdict(release, "passed")
+
+
+def test_everything_about_a_model_version(released_version):
+    from governance.selectors.ledger import related_subjects
+
+    mv = released_version.model_version
+    run = mv.training_run
+    dv = run.inputs.get().dataset_version
+    gate = released_version.gate_run
+    expected = {mv.ledger_subject, mv.model.ledger_subject, run.ledger_subject, run.code_version.ledger_subject,
+                dv.ledger_subject, dv.dataset.ledger_subject, gate.ledger_subject, gate.dataset_version.ledger_subject, gate.dataset_version.dataset.ledger_subject,
+                gate.policy.ledger_subject, released_version.ledger_subject,
+                released_version.approval_policy.ledger_subject}
+    assert set(related_subjects(mv.ledger_subject)) == expected
+    assert set(related_subjects(released_version.ledger_subject)) == expected  # a release's bundle has its gate run
+    assert related_subjects("governance.businessunit:1") == ["governance.businessunit:1"]
+
+
+def test_ledger_export_related_verifies_offline(released_version, tmp_path):
+    import subprocess
+    import sys
+    from django.core.management import call_command
+
+    from audit.keys import signing_key
+
+    out = tmp_path / "bundle.json"
+    call_command("ledger", "export", "--out", str(out), "--subject", released_version.ledger_subject, "--related")
+    import json
+
+    bundle = json.loads(out.read_text())
+    assert released_version.gate_run.ledger_subject in bundle["subjects"]
+    assert len(bundle["entries"]) > 10
+    done = subprocess.run([sys.executable, "-m", "audit.verifier", str(out), "--key", signing_key().verifier_key],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -186,12 +186,12 @@ def test_bad_input_found_while_running_is_an_error_with_the_reason(submit, unit,
                           positive_label="1", policy=gate_policy)
     run.refresh_from_db()
     assert run.status == GateRun.Status.ERROR
-    assert "values other than two classes" in run.reason
+    assert "has 3 distinct values; a gate needs two classes" in run.reason
     payload = _entries("gates.run_finished", run.ledger_subject)[0].payload
     assert payload["verdict"] == "error"
     # The ledger binds the reason by digest without holding its words (they may quote data).
     assert payload["reason_sha256"] == hashlib.sha256(run.reason.encode()).hexdigest()
-    assert "values other than" not in json.dumps(payload)
+    assert "distinct values" not in json.dumps(payload)
 
 
 def test_submission_needs_a_policy_and_unit_access(unit, other_unit, make_user, german_credit_version,
@@ -288,3 +288,25 @@ def test_the_baseline_is_the_run_behind_the_latest_approved_release(submit, unit
     # A run under another policy version never compares like with like: no baseline (not applicable).
     stricter = gate_policy_publish(name=gate_policy.name, document={**gate_policy.document, "description": "v2"})
     assert gate_run_baseline(candidate, stricter) is None
+
+
+def test_a_wrongly_typed_column_is_refused_at_submission_naming_column_and_type(unit, gate_policy, tmp_path,
+                                                                                 make_credit_model_version,
+                                                                                 make_german_credit_version):
+    """Known from the registered schemas (the training snapshot's and the evaluation snapshot's),
+    before anything runs; the message names the column and both types, never the value."""
+    from governance.demo.credit import german_credit_frame
+
+    df = german_credit_frame()
+    df["duration"] = df["duration"].astype(object)
+    df.loc[17, "duration"] = "three"
+    path = tmp_path / "mistyped.csv"
+    df.to_csv(path, index=False)
+    dv = make_german_credit_version(unit, version="mistyped", path=path)
+    with pytest.raises(ValidationError) as err:
+        gate_run_submit(model_version=make_credit_model_version(unit), dataset_version=dv, label_column="risk",
+                        positive_label="1", policy=gate_policy)
+    message = " ".join(err.value.messages)
+    assert "The column 'duration' holds string values; the model was trained on it as numbers (int64)." in message
+    assert "three" not in message
+    assert not GateRun.objects.exists()
