@@ -16,6 +16,8 @@ class ReportsConfig(AppConfig):
 
         register_kinds(ReportKind)
         register_demo_step("reports.demo.issue_reports", order=90)
+        register_demo_step("reports.demo.issue_certificate", order=91)
         register_object_links("governance.modelversion", "reports.admin.reports.model_version_links")
+        register_object_links("governance.erasurerequest", "reports.admin.reports.erasure_request_links")
         register_panel("reports", template="admin/reports/panel.html", context="reports.admin.reports.reports_panel",
                        order=50)

@@ -1,4 +1,4 @@
-"""The reports step of the demo (``manage.py demo``): one issued report of each kind, idempotent.
+"""The reports steps of the demo (``manage.py demo``): one issued report of each kind, idempotent.
 
 Registered in ``ReportsConfig.ready()`` after governance's steps; the documentation of the
 passing credit model gets two human sections first (written by its data scientist and its
@@ -7,6 +7,7 @@ officer), so its completeness table shows all three states.
 
 from django.contrib.auth import get_user_model
 
+from governance.selectors.erasure import erasure_request_list
 from governance.selectors.gates import gate_runs_for
 
 from .documents.reader import SYSTEM
@@ -46,3 +47,19 @@ def issue_reports(out, **kwargs):
         out(f"  report {issued.pk}: {kind.value} of {subject} sha256 {issued.sha256[:16]}…")
 
 
+
+
+def issue_certificate(out, **kwargs):
+    """The certificate of the demo's completed erasure request, issued by the officer who recorded it."""
+    dpo = get_user_model().objects.filter(username="dora.dpo").first()
+    done = erasure_request_list(user=dpo).filter(completed_at__isnull=False).first() if dpo else None
+    if done is None:
+        out("  reports: no completed erasure request in the demo; no certificate issued")
+        return
+    kind = DocumentKind.ERASURE_CERTIFICATE
+    issued = Report.objects.unrestricted().filter(kind=kind, about=done.ledger_subject,
+                                                  state=Report.State.ISSUED).first()
+    if issued is None:
+        issued = report_render(report_id=report_request(kind=kind, subject=done.ledger_subject, actor=dpo,
+                                                        dispatch=False).pk)
+    out(f"  report {issued.pk}: {kind.value} of {done.reference} sha256 {issued.sha256[:16]}…")

@@ -21,6 +21,7 @@ from ..models import ErasureRequest, ErasureReview
 from ..rules import erasure as rules
 from ..selectors.erasure import erasure_request_get, erasure_request_list, review_get
 from ..services import erasure as service
+from .links import object_links
 
 
 class IntakeForm(forms.Form):
@@ -140,6 +141,7 @@ class ErasureRequestAdmin(admin.ModelAdmin):
             may_approve=rules.Action.APPROVE_PLAN in allowed and user.has_perm("governance.approve_erasurerequest"),
             may_execute=bool(allowed & {rules.Action.START_EXECUTION, rules.Action.RESUME, rules.Action.COMPLETE_LIVE})
             and user.has_perm("governance.execute_erasurerequest"),
+            object_links=object_links(erasure, user),
         )
         return TemplateResponse(request, "admin/governance/erasurerequest/detail.html", context)
 

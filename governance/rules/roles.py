@@ -89,7 +89,9 @@ ROLE_PERMISSIONS = {
         "governance", "view_subjectindexentry", "reverify_gaterun", "view_erasurerequest", "view_erasuresnapshot",
         "view_recipienttask", "view_legalhold",
     ) + READ_ERASURE_REVIEWS,
-    DATA_PROTECTION_OFFICER: READ_LEDGER + ERASURE + _perms("governance", "view_subjectindexentry"),
+    # The officer issues and reads erasure certificates (reports.selectors shows them no other report).
+    DATA_PROTECTION_OFFICER: READ_LEDGER + ERASURE + _perms("governance", "view_subjectindexentry")
+    + _perms("reports", "view_report") + ISSUE_REPORTS,
 }
 # Model risk validators decide the erasure reviews of their units' model versions.
 ROLE_PERMISSIONS[MODEL_RISK_VALIDATOR] += READ_ERASURE_REVIEWS + _perms("governance", "decide_erasurereview")

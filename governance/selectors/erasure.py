@@ -16,6 +16,7 @@ from ..models import (
     DatasetVersion,
     ErasureRequest,
     ErasureReview,
+    ErasureSnapshot,
     GateRun,
     LegalHold,
     RecipientTask,
@@ -193,3 +194,28 @@ def release_status_fact(model_version_id: int, environment: str) -> dict:
     """The release-status API's ``erasure_review`` fact: whether erasure reviews block the version."""
     reason = release_block_reason(model_version_id)
     return {"blocked": reason is not None, "reason": reason}
+
+
+def erasure_certificate_facts(*, user, pk) -> dict:
+    """What an erasure certificate shows of request PK, for USER (the Data Protection Officer or an
+    Auditor: ``view_erasurerequest``; anyone else finds no such request, 404).
+
+    Ids, hashes, times and decisions of Custos objects only: never the request's keyed hash. The
+    rows are read across units, as the officer acts across the institution.
+    """
+    if user is None or not user.has_perm("governance.view_erasurerequest"):
+        raise Http404("No such erasure request.")
+    request = ErasureRequest.objects.for_user(user).filter(pk=pk).first()
+    if request is None:
+        raise Http404("No such erasure request.")
+    snapshots = list(ErasureSnapshot.objects.unrestricted().filter(request=request)
+                     .select_related("predecessor__dataset", "successor").order_by("predecessor_id"))
+    reviews = list(ErasureReview.objects.unrestricted().filter(request=request)
+                   .select_related("model_version__model", "decided_by").order_by("model_version_id"))
+    tasks = list(RecipientTask.objects.unrestricted().filter(request=request)
+                 .select_related("dataset_version__dataset", "closed_by").order_by("dataset_version_id"))
+    hold_ids = sorted({h for s in (request.plan or {}).get("snapshots", []) for h in s.get("hold_ids", [])})
+    holds = list(LegalHold.objects.unrestricted().filter(pk__in=hold_ids)
+                 .select_related("dataset", "dataset_version__dataset", "recorded_by", "confirmed_by").order_by("pk"))
+    return {"request": request, "snapshots": snapshots, "reviews": reviews, "recipient_tasks": tasks,
+            "legal_holds": holds}

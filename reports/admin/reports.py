@@ -18,8 +18,10 @@ from audit.selectors import checkpoint_latest
 from config.errors import DomainError, refusal_text
 from governance.admin.base import ServiceWritesAdmin
 from governance.selectors.access import business_units_for, sees_all_units
+from governance.selectors.erasure import erasure_certificate_facts
 from governance.selectors.releases import model_version_get
 
+from ..documents.erasure_certificate import NotCompleted
 from ..documents.render import document_html
 from ..models import Report
 from ..rules.documents import ALL_UNITS, TITLES, DocumentKind
@@ -34,6 +36,13 @@ def model_version_links(obj, user) -> list[tuple[str, str]]:
     return [(label, reverse("admin:reports_report_issue", args=[kind.value, obj.pk]))
             for label, kind in (("Documentation", DocumentKind.ANNEX_IV), ("Dossier", DocumentKind.DOSSIER),
                                 ("ML-BOM", DocumentKind.ML_BOM))]
+
+
+def erasure_request_links(obj, user) -> list[tuple[str, str]]:
+    """"Certificate" on a completed erasure request's admin page (governance.admin.links)."""
+    if obj.completed_at is None or not user.has_perm("reports.add_report"):
+        return []
+    return [("Certificate", reverse("admin:reports_report_issue", args=[DocumentKind.ERASURE_CERTIFICATE.value, obj.pk]))]
 
 
 def reports_panel(user) -> dict | None:
@@ -117,9 +126,13 @@ class ReportAdmin(ServiceWritesAdmin):
             raise Http404("No such report kind.") from None
         if kind == DocumentKind.INVENTORY:
             raise Http404("The inventory is issued from its own page.")
+        preview = reverse("admin:reports_report_preview", args=[kind.value, pk])
+        if kind == DocumentKind.ERASURE_CERTIFICATE:
+            erasure = erasure_certificate_facts(user=request.user, pk=pk)["request"]
+            return self._confirm(request, kind=kind, subject=erasure.ledger_subject,
+                                 what=f"erasure request {erasure.reference}", preview=preview)
         mv = model_version_get(user=request.user, pk=pk)
-        preview = None if kind == DocumentKind.ML_BOM else reverse("admin:reports_report_preview",
-                                                                    args=[kind.value, pk])
+        preview = None if kind == DocumentKind.ML_BOM else preview
         return self._confirm(request, kind=kind, subject=mv.ledger_subject, what=f"{mv.model.name} {mv.version}",
                              preview=preview)
 
@@ -136,11 +149,18 @@ class ReportAdmin(ServiceWritesAdmin):
 
     def preview_view(self, request, kind, pk):
         """The document as HTML, as of the latest checkpoint (the same HTML the PDF is rendered from)."""
-        mv = model_version_get(user=request.user, pk=pk)
+        if kind == DocumentKind.ERASURE_CERTIFICATE:
+            subject = erasure_certificate_facts(user=request.user, pk=pk)["request"].ledger_subject
+        else:
+            subject = model_version_get(user=request.user, pk=pk).ledger_subject
         checkpoint = checkpoint_latest()
-        if checkpoint is None or kind not in (DocumentKind.ANNEX_IV, DocumentKind.DOSSIER):
+        if checkpoint is None or kind not in (DocumentKind.ANNEX_IV, DocumentKind.DOSSIER,
+                                              DocumentKind.ERASURE_CERTIFICATE):
             raise Http404("Nothing to preview yet.")
-        html, _, _ = document_html(kind, mv.ledger_subject, user=request.user, checkpoint=checkpoint)
+        try:
+            html, _, _ = document_html(kind, subject, user=request.user, checkpoint=checkpoint)
+        except NotCompleted as exc:
+            raise Http404(str(exc)) from None
         return HttpResponse(html)
 
     def download_view(self, request, pk):

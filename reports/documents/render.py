@@ -35,6 +35,10 @@ def document_html(kind, subject, *, user, checkpoint, progress=_noop):
     if kind == DocumentKind.INVENTORY:
         context, metadata, attachments = import_module(f"{__package__}.inventory").build(ident, subject, user=user, checkpoint=checkpoint)
         template = "reports/inventory.html"
+    elif kind == DocumentKind.ERASURE_CERTIFICATE:
+        context, metadata, attachments = import_module(f"{__package__}.erasure_certificate").build(
+            ident, subject, user=user, checkpoint=checkpoint)
+        template = "reports/erasure-certificate.html"
     else:
         ev = version_evidence(user=user, model_version_id=int(ident), checkpoint=checkpoint)
         if kind == DocumentKind.ML_BOM:

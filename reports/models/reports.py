@@ -26,7 +26,7 @@ class Report(GovernedModel):
         ISSUED = "issued", "Issued"
         FAILED = "failed", "Failed"
 
-    kind = models.CharField(max_length=16, choices=[(k.value, k.value) for k in DocumentKind])
+    kind = models.CharField(max_length=24, choices=[(k.value, k.value) for k in DocumentKind])
     about = models.CharField(max_length=100, help_text="The ledger subject the report is about.")
     business_unit = models.ForeignKey(
         "governance.BusinessUnit", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

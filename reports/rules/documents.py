@@ -9,6 +9,7 @@ class DocumentKind(StrEnum):
     DOSSIER = "dossier"
     INVENTORY = "inventory"
     ML_BOM = "ml-bom"
+    ERASURE_CERTIFICATE = "erasure-certificate"
 
 
 TITLES = {
@@ -16,16 +17,19 @@ TITLES = {
     DocumentKind.DOSSIER: "Audit dossier",
     DocumentKind.INVENTORY: "Model inventory",
     DocumentKind.ML_BOM: "Machine-readable model card (CycloneDX 1.6 ML-BOM)",
+    DocumentKind.ERASURE_CERTIFICATE: "Erasure certificate (GDPR Art. 17)",
 }
 
 # What each document is about: a model version, or (the inventory) a business unit or every unit.
 MODEL_VERSION_SUBJECT = re.compile(r"^governance\.modelversion:(\d+)$")
 UNIT_SUBJECT = re.compile(r"^governance\.businessunit:(\d+|all)$")
+ERASURE_REQUEST_SUBJECT = re.compile(r"^governance\.erasurerequest:(\d+)$")
 SUBJECT_PATTERN = {
     DocumentKind.ANNEX_IV: MODEL_VERSION_SUBJECT,
     DocumentKind.DOSSIER: MODEL_VERSION_SUBJECT,
     DocumentKind.ML_BOM: MODEL_VERSION_SUBJECT,
     DocumentKind.INVENTORY: UNIT_SUBJECT,
+    DocumentKind.ERASURE_CERTIFICATE: ERASURE_REQUEST_SUBJECT,
 }
 ALL_UNITS = "governance.businessunit:all"
 
@@ -34,11 +38,18 @@ MEDIA_TYPES = {
     DocumentKind.DOSSIER: "application/pdf",
     DocumentKind.INVENTORY: "application/pdf",
     DocumentKind.ML_BOM: "application/vnd.cyclonedx+json",
+    DocumentKind.ERASURE_CERTIFICATE: "application/pdf",
 }
 
 # Bumped whenever a template or a document builder changes what a report shows: a rerender
 # compares bytes only with the same template version.
 TEMPLATE_VERSION = "1"
+
+
+EXPECTED_SUBJECT = {
+    DocumentKind.INVENTORY: "governance.businessunit:ID or governance.businessunit:all",
+    DocumentKind.ERASURE_CERTIFICATE: "governance.erasurerequest:ID",
+}
 
 
 def parse_subject(kind: str, subject: str) -> tuple[DocumentKind, str]:
@@ -49,7 +60,6 @@ def parse_subject(kind: str, subject: str) -> tuple[DocumentKind, str]:
         raise ValueError(f"Unknown report kind {kind!r}; one of {', '.join(k.value for k in DocumentKind)}.") from None
     match = SUBJECT_PATTERN[kind].match(subject or "")
     if match is None:
-        expected = "governance.businessunit:ID or governance.businessunit:all" if kind == DocumentKind.INVENTORY \
-            else "governance.modelversion:ID"
+        expected = EXPECTED_SUBJECT.get(kind, "governance.modelversion:ID")
         raise ValueError(f"A {kind.value} report is about {expected}, not {subject!r}.")
     return kind, match.group(1)

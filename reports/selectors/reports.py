@@ -3,10 +3,19 @@
 from django.http import Http404
 
 from ..models import HumanSection, Report
+from ..rules.documents import DocumentKind
+
+CERTIFICATE = DocumentKind.ERASURE_CERTIFICATE.value
 
 
 def reports_for(user):
-    return Report.objects.select_related("business_unit", "issuer").for_user(user)
+    """The reports USER may read: their units' (every unit's for global readers), and erasure
+    certificates only for those who read erasure requests (the Data Protection Officer, Auditors)."""
+    qs = Report.objects.select_related("business_unit", "issuer")
+    visible = qs.for_user(user)
+    if user.is_authenticated and user.has_perm("governance.view_erasurerequest"):
+        return visible | qs.filter(kind=CERTIFICATE)
+    return visible.exclude(kind=CERTIFICATE)
 
 
 def report_get(*, user, pk) -> Report:

@@ -26,6 +26,7 @@ from audit.services import checkpoint_create, ledger_append
 from config.errors import Conflict
 from config.tasks import enqueue_on_commit
 from governance.selectors.access import business_units_for, sees_all_units
+from governance.selectors.erasure import erasure_certificate_facts
 from governance.selectors.releases import model_version_get
 from governance.services.guards import recorded_user, require
 
@@ -55,6 +56,12 @@ def _subject_unit(kind: DocumentKind, ident: str, actor):
         if unit is None:
             raise Http404("No such business unit.")
         return unit
+    if kind == DocumentKind.ERASURE_CERTIFICATE:
+        request = erasure_certificate_facts(user=user, pk=int(ident))["request"]
+        if request.completed_at is None:
+            raise Conflict(f"{request.reference} is {request.get_state_display()}: a certificate is issued for a "
+                           "completed request.")
+        return None  # institution-wide, like the request: its readers are the erasure readers
     return model_version_get(user=user, pk=int(ident)).model.business_unit
 
 
