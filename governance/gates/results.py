@@ -23,6 +23,38 @@ def summary(result: dict) -> dict:
     }
 
 
+def redact_rows(result: dict, positions, *, reference: str) -> tuple[dict, dict]:
+    """RESULT without the per-row figures of the rows at POSITIONS (0-based rows of its snapshot).
+
+    Removes those positions from the explained rows with their per-row SHAP values, and from the
+    background sample; every aggregate (importance, shares, ranking, performance, fairness,
+    counts) stays as computed. Returns (new result, what was removed in counts); the new result
+    records the redaction under ``redactions`` (the request REFERENCE, the counts, the digest of
+    the result before). Nothing removed: RESULT itself and zero counts.
+    """
+    gone = set(int(p) for p in positions)
+    ex = result.get("explainability") or {}
+    explained = list(ex.get("explained_indices") or [])
+    values = list(ex.get("raw_values") or [])
+    background = list(ex.get("background_indices") or [])
+    keep = [i for i, p in enumerate(explained) if p not in gone]
+    removed = {"explained_rows": len(explained) - len(keep),
+               "background_rows": sum(1 for p in background if p in gone)}
+    removed["rows"] = len(gone & (set(explained) | set(background)))
+    if not removed["rows"]:
+        return result, removed
+    new_ex = dict(ex, explained_indices=[explained[i] for i in keep],
+                  background_indices=[p for p in background if p not in gone])
+    # One row of values per explained row; values that cannot be aligned with their rows go whole.
+    new_ex["raw_values"] = [values[i] for i in keep] if len(values) == len(explained) else []
+    new = dict(result, explainability=new_ex)
+    new["redactions"] = [*result.get("redactions", []), {
+        "request": reference, **removed,
+        "previous_result_digest": hashlib.sha256(canonical_json(result)).hexdigest(),
+    }]
+    return new, removed
+
+
 def differences(original: dict, recomputed: dict, *, shap_tolerance=1e-6) -> list[str]:
     """What differs between a stored result and its re-computation; [] if it reproduces.
 

@@ -3,7 +3,8 @@ gate runs with their full results.
 
 Every row is written by a service in governance/services/gates.py, which ledgers it in the
 same transaction. A published policy version never changes (a change is a new version); a
-gate run's result, once written, never changes either.
+gate run's result, once written, changes only when a GDPR erasure removes a person's per-row
+figures from it (services/erasure.py; its aggregates stay, the result records the redaction).
 """
 
 from django.conf import settings

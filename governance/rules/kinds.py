@@ -40,6 +40,7 @@ class GovernanceKind(StrEnum):
     RUN_FINISHED = "gates.run_finished"
     RUN_REVERIFY_REQUESTED = "gates.run_reverify_requested"
     RUN_REVERIFIED = "gates.run_reverified"
+    RESULT_REDACTED = "gates.result_redacted"  # an erasure removed a person's per-row figures
     # releases
     APPROVAL_POLICY_PUBLISHED = "release.approval_policy_published"
     RELEASE_REQUESTED = "release.requested"

@@ -28,6 +28,7 @@ from config.errors import Conflict
 from config.tasks import enqueue_on_commit
 
 from .. import storage
+from ..gates.results import redact_rows
 from ..models import (
     DatasetVersion,
     ErasureRequest,
@@ -543,9 +544,56 @@ def _step_discard(es: ErasureSnapshot) -> None:
     }, None)
 
 
-@transaction.atomic(durable=True)
 def _step_commit(es: ErasureSnapshot) -> None:
-    """Make the verified successor the version the subject index points at."""
+    """Make the verified successor the version the subject index points at, and remove the
+    person's rows from the per-row figures of the gate runs on the predecessor — one transaction,
+    so a crash leaves both undone or both done. The person's row positions are found first, by
+    reading the predecessor (its key is destroyed only after this step)."""
+    positions = _subject_positions_for_gate_runs(es)
+    _commit(es, positions)
+
+
+def _gate_runs_with_rows(dataset_version_id):
+    return GateRun.objects.unrestricted().filter(
+        dataset_version_id=dataset_version_id, result__isnull=False, result__has_key="explainability"
+    )
+
+
+def _subject_positions_for_gate_runs(es: ErasureSnapshot) -> list[int]:
+    from ..storage.redaction import subject_positions  # pyarrow: only on a worker
+
+    if not _gate_runs_with_rows(es.predecessor_id).exists():
+        return []
+    dv = es.predecessor
+    return subject_positions(snapshot_source(dv), file_format=dv.file_format, subject_column=dv.subject_column,
+                             subject_key=es.request.subject_key, index_key=index_key())
+
+
+@transaction.atomic(savepoint=False)
+def _gate_results_redact(es: ErasureSnapshot, positions) -> int:
+    """Remove the rows at POSITIONS from the stored per-row figures (explained rows with their
+    SHAP values, background sample) of every gate run on ES's predecessor; aggregates stay.
+    One ledger entry per changed run: counts and the new result's SHA-256, never a position."""
+    changed = 0
+    if not positions:
+        return changed
+    for run in _gate_runs_with_rows(es.predecessor_id).select_for_update().order_by("pk"):
+        new, removed = redact_rows(run.result, positions, reference=es.request.reference)
+        if not removed["rows"]:
+            continue
+        run.result, run.result_digest = new, _digest(new)
+        run.save(update_fields=["result", "result_digest"])
+        ledger_append(kind=GovernanceKind.RESULT_REDACTED, subject=run.ledger_subject, payload={
+            "run_id": run.pk, "request": es.request.reference, "rows_removed": removed["rows"],
+            "explained_rows_removed": removed["explained_rows"], "background_rows_removed": removed["background_rows"],
+            "result_sha256": run.result_digest,
+        }, actor=None)
+        changed += 1
+    return changed
+
+
+@transaction.atomic(durable=True)
+def _commit(es: ErasureSnapshot, positions) -> None:
     es = ErasureSnapshot.objects.select_for_update(of=("self",)).select_related("request").get(pk=es.pk)
     if es.verification != rules.Verification.PASSED or es.successor_committed:
         raise rules.ProgressInconsistent("Only a verified, uncommitted successor is committed.")
@@ -560,8 +608,10 @@ def _step_commit(es: ErasureSnapshot) -> None:
     SubjectIndexEntry.objects.filter(dataset_version_id=es.predecessor_id).delete()
     es.successor_committed = True
     es.save(update_fields=["successor_committed"])
+    runs = _gate_results_redact(es, positions)
     _ledger(GovernanceKind.ERASURE_SUCCESSOR_COMMITTED, es.request, {
         "predecessor_id": es.predecessor_id, "successor_id": es.successor_id, "index_entries": moved,
+        "gate_results_redacted": runs,
     }, None)
 
 

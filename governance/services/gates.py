@@ -16,6 +16,7 @@ import traceback
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.canonical import canonical_json
@@ -363,14 +364,20 @@ def gate_run_reverify(*, reverification_id: int) -> GateRunReverification:
     if check.status != GateRunReverification.Status.QUEUED:
         return check  # done already (a task delivered twice)
     run = check.run
+    # Committed: its per-row figures were redacted with it; destroyed: its original is unreadable.
     redacted = ErasureSnapshot.objects.filter(
-        predecessor_id=run.dataset_version_id, predecessor_key_destroyed=True
+        Q(successor_committed=True) | Q(predecessor_key_destroyed=True), predecessor_id=run.dataset_version_id,
     ).select_related("request").first()
     if redacted is not None:
+        reference = redacted.request.reference
+        scrubbed = any(r.get("request") == reference for r in (run.result or {}).get("redactions", []))
         found = [
-            f"Snapshot {run.dataset_version_id} was redacted under erasure request {redacted.request.reference} "
-            f"(successor: dataset version {redacted.successor_id}); its original can no longer be read, so the run "
-            "cannot be re-computed. Its stored result and ledger entries are unchanged."
+            f"Snapshot {run.dataset_version_id} was redacted under erasure request {reference} "
+            f"(successor: dataset version {redacted.successor_id}); its original is not to be read again, so the "
+            "run cannot be re-computed. " + (
+                f"Its stored per-row figures were redacted by erasure {reference} (the person's rows removed); "
+                "every aggregate figure and every ledger entry is unchanged." if scrubbed
+                else "Its stored result and ledger entries are unchanged.")
         ]
     else:
         try:

@@ -1,6 +1,7 @@
 """The erasure workflow end to end on real encrypted snapshots of the German credit data (CSV and
 Parquet): intake, plan, segregation, execution with a fault at every step, proof, staying erased."""
 
+import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -10,14 +11,25 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from audit.canonical import canonical_json
 from audit.models import LedgerEntry
 from config.errors import Conflict
 from governance.demo import credit
-from governance.models import ErasureRequest, ErasureReview, ErasureSnapshot, SnapshotKey, SubjectIndexEntry
+from governance.models import (
+    ErasureRequest,
+    ErasureReview,
+    ErasureSnapshot,
+    GateRun,
+    GateRunReverification,
+    SnapshotKey,
+    SubjectIndexEntry,
+)
 from governance.rules import erasure as rules
 from governance.rules import roles
+from governance.rules.kinds import GovernanceKind
 from governance.selectors.snapshots import snapshot_bytes, snapshot_frame
 from governance.services import erasure as service
+from governance.services.gates import gate_run_reverify, gate_run_reverify_request, gate_run_submit
 from governance.services.registry import dataset_version_upload
 from governance.storage import SnapshotUnreadable
 from governance.storage.subjects import subject_key
@@ -318,8 +330,6 @@ def test_backups_become_unreadable_after_the_master_key_rotates(officers, german
 
 def test_a_snapshot_in_use_by_a_queued_gate_run_waits(officers, german_credit_version, make_gate_model_version,
                                                       unit, gate_policy, django_capture_on_commit_callbacks):
-    from governance.models import GateRun
-
     mv = make_gate_model_version(unit)
     run = GateRun.objects.create(model_version=mv, dataset_version=german_credit_version, policy=gate_policy,
                                  label_column="credit_risk", positive_label="good", seed=1)
@@ -379,3 +389,62 @@ def test_the_kept_hash_is_purged_after_its_retention_and_the_person_may_come_bac
     assert request.subject_key is None
     dataset_version_upload(dataset=german_credit_version.dataset, version="later", file=german_credit_csv,
                            file_format="csv", subject_column=credit.SUBJECT_COLUMN, actor=None)
+
+
+def test_the_persons_per_row_gate_figures_are_removed_and_every_aggregate_stays(
+    officers, german_credit_version, make_gate_model_version, unit, gate_policy, django_capture_on_commit_callbacks,
+):
+    """A real SHAP gate run explained the person's row: after the erasure that row's position and
+    SHAP values are gone from the stored result, the aggregates are equal, the ledger says so in counts."""
+    with django_capture_on_commit_callbacks(execute=True):
+        run = gate_run_submit(model_version=make_gate_model_version(unit), dataset_version=german_credit_version,
+                              label_column="risk", positive_label="1", policy=gate_policy, seed=5)
+    run.refresh_from_db()
+    before = run.result
+    ex = before["explainability"]
+    position = ex["explained_indices"][3]
+    person = str(snapshot_frame(german_credit_version)[credit.SUBJECT_COLUMN].iloc[position])
+    values_of = dict(zip(ex["explained_indices"], ex["raw_values"], strict=True))
+    seq_before = LedgerEntry.objects.count()
+
+    request = _execute(_approved(officers, subject_id=person), officers[1], django_capture_on_commit_callbacks)
+    assert request.state == rules.State.COMPLETED_LIVE, request.error
+
+    run.refresh_from_db()
+    after = run.result["explainability"]
+    assert position not in after["explained_indices"] and position not in after["background_indices"]
+    assert after["explained_indices"] == [p for p in ex["explained_indices"] if p != position]
+    assert after["background_indices"] == [p for p in ex["background_indices"] if p != position]
+    assert after["raw_values"] == [values_of[p] for p in after["explained_indices"]]
+    assert values_of[position] not in after["raw_values"]
+    for name in ("importance", "shares", "ranking", "explained_count", "base_value", "additivity_error"):
+        assert after[name] == ex[name], name
+    for area in ("performance", "fairness", "checks", "verdict", "predictions"):
+        assert run.result[area] == before[area], area
+    assert run.status == before["verdict"]
+    assert run.result_digest == hashlib.sha256(canonical_json(run.result)).hexdigest()
+    assert run.result["redactions"] == [{
+        "request": request.reference, "rows": 1, "explained_rows": 1,
+        "background_rows": int(position in ex["background_indices"]),
+        "previous_result_digest": hashlib.sha256(canonical_json(before)).hexdigest(),
+    }]
+
+    entry = LedgerEntry.objects.get(kind=GovernanceKind.RESULT_REDACTED, seq__gte=seq_before)
+    assert entry.subject == run.ledger_subject
+    assert entry.payload == {
+        "run_id": run.pk, "request": request.reference, "rows_removed": 1, "explained_rows_removed": 1,
+        "background_rows_removed": int(position in ex["background_indices"]), "result_sha256": run.result_digest,
+    }
+    text = json.dumps(entry.payload)
+    assert person not in text and subject_key(person) not in text
+
+    # A re-run of the worker's task changes nothing.
+    seq = LedgerEntry.objects.count()
+    assert service.erasure_run(request_id=request.pk) == rules.State.COMPLETED_LIVE
+    assert LedgerEntry.objects.count() == seq
+    assert GateRun.objects.get(pk=run.pk).result == run.result
+
+    # Re-verification says why it cannot re-compute, naming the redaction.
+    check = gate_run_reverify(reverification_id=gate_run_reverify_request(run=run, dispatch=False).pk)
+    assert check.status == GateRunReverification.Status.REDACTED
+    assert f"redacted by erasure {request.reference}" in check.differences[0]
