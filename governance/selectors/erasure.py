@@ -153,10 +153,21 @@ def discovery(request: ErasureRequest) -> rules.Discovery:
         .values_list("pk", "storage")
     ]
     affected = [s.dataset_version_id for s in snapshots] + [e.dataset_version_id for e in external]
+    # Finished runs with per-row figures on a readable snapshot that holds the person: which of
+    # their rows were sampled is known only by reading it, so the person's rows there are the bound.
+    readable = {s.dataset_version_id: s for s in snapshots if s.key_state == rules.KeyState.LIVE}
+    gate_runs = [
+        rules.StoredGateRun(gate_run_id=run_id, dataset_version_id=dv_id, dataset_id=readable[dv_id].dataset_id,
+                            subject_rows=readable[dv_id].subject_rows)
+        for run_id, dv_id in GateRun.objects.unrestricted().filter(
+            dataset_version_id__in=list(readable), result__isnull=False, result__has_key="explainability"
+        ).values_list("pk", "dataset_version_id")
+    ]
     return rules.Discovery(
         snapshots=tuple(snapshots),
         external=tuple(external),
         model_versions=tuple(downstream_model_versions(affected)),
+        gate_runs=tuple(gate_runs),
     )
 
 

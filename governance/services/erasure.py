@@ -652,10 +652,17 @@ def _reviews_open(request: ErasureRequest) -> None:
 
 
 def _progress(request) -> rules.ExecutionProgress:
-    snaps = list(ErasureSnapshot.objects.filter(request=request).values_list("predecessor_id", "done", "kept"))
+    snaps = list(ErasureSnapshot.objects.filter(request=request).values_list(
+        "predecessor_id", "done", "kept", "successor_committed"))
+    # A gate run's per-row figures are scrubbed in its snapshot's commit step and kept with a held one.
+    committed = {pk for pk, done, _, committed in snaps if committed or done}
+    held = {pk for pk, _, kept, _ in snaps if kept}
+    gate_results = request.approved_plan().gate_results
     return rules.ExecutionProgress(
-        snapshots_done=frozenset(pk for pk, done, _ in snaps if done),
-        snapshots_kept=frozenset(pk for pk, _, kept in snaps if kept),
+        snapshots_done=frozenset(pk for pk, done, _, _ in snaps if done),
+        snapshots_kept=frozenset(held),
+        gate_results_scrubbed=frozenset(g.gate_run_id for g in gate_results if g.dataset_version_id in committed),
+        gate_results_kept=frozenset(g.gate_run_id for g in gate_results if g.dataset_version_id in held),
         reviews_opened=frozenset(ErasureReview.objects.filter(request=request).values_list("model_version_id", flat=True)),
         recipients_confirmed=frozenset(RecipientTask.objects.filter(request=request, closed_at__isnull=False)
                                        .values_list("dataset_version_id", flat=True)),

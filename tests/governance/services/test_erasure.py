@@ -407,7 +407,11 @@ def test_the_persons_per_row_gate_figures_are_removed_and_every_aggregate_stays(
     values_of = dict(zip(ex["explained_indices"], ex["raw_values"], strict=True))
     seq_before = LedgerEntry.objects.count()
 
-    request = _execute(_approved(officers, subject_id=person), officers[1], django_capture_on_commit_callbacks)
+    request = _approved(officers, subject_id=person)
+    plan = request.approved_plan()
+    assert [(g.gate_run_id, g.action) for g in plan.gate_results] == [(run.pk, rules.GateResultAction.SCRUB)]
+    assert "1 gate result to scrub" in plan.summary()
+    request = _execute(request, officers[1], django_capture_on_commit_callbacks)
     assert request.state == rules.State.COMPLETED_LIVE, request.error
 
     run.refresh_from_db()
