@@ -138,12 +138,16 @@ class ErasureRequestDetailView(APIView):
 
 
 class _ActionView(APIView):
-    """POST /erasure-requests/<reference>/<action>: one step of the workflow, answered with the request."""
+    """POST /erasure-requests/<reference>/<action>: one step of the workflow, answered with the request.
+
+    Each subclass names its step in ``act(request, erasure, data)``, which calls one service."""
 
     input_serializer = None
 
-    def act(self, request, erasure, data):
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "act" not in vars(cls):
+            raise TypeError(f"{cls.__name__} must say its workflow step in act()")
 
     def post(self, request, reference):
         erasure = erasure_request_get(user=request.user, reference=reference)
